@@ -1,0 +1,60 @@
+"""flireo-async: an async-first Python SDK for the Flireo voice-AI API.
+
+>>> async with AsyncFlireo() as client:           # FLIREO_API_KEY from the environment
+...     agent = await client.agents.create(name="Support")
+...     async for log in client.usage.list(start_date=since):
+...         ...
+"""
+
+__version__ = "0.1.0"
+
+from ._client import AsyncFlireo  # noqa: E402
+from ._config import DEFAULT_BASE_URL, ClientConfig  # noqa: E402
+from ._errors import (  # noqa: E402
+    APIConnectionError,
+    APIResponseValidationError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    FlireoError,
+    InsufficientCreditsError,
+    InternalServerError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    RequestValidationError,
+    UnprocessableEntityError,
+)
+from ._pagination import AsyncPaginator, Page  # noqa: E402
+from ._response import RateLimitState, RawResponse  # noqa: E402
+from ._types import UNSET, UnsetType  # noqa: E402
+
+__all__ = [
+    "__version__",
+    "AsyncFlireo",
+    "ClientConfig",
+    "DEFAULT_BASE_URL",
+    "AsyncPaginator",
+    "Page",
+    "RawResponse",
+    "RateLimitState",
+    "UNSET",
+    "UnsetType",
+    "FlireoError",
+    "RequestValidationError",
+    "APIConnectionError",
+    "APITimeoutError",
+    "APIResponseValidationError",
+    "APIStatusError",
+    "BadRequestError",
+    "AuthenticationError",
+    "InsufficientCreditsError",
+    "PermissionDeniedError",
+    "NotFoundError",
+    "ConflictError",
+    "UnprocessableEntityError",
+    "RateLimitError",
+    "InternalServerError",
+]

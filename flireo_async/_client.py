@@ -1,0 +1,166 @@
+"""``AsyncFlireo``: the client object users create."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, TypeVar
+
+import aiohttp
+import attrs
+
+from ._config import ClientConfig
+from ._generated.resources import RawResources, Resources
+from ._logging import setup_from_env
+from ._operation import Operation
+from ._response import RawResponse
+from ._transport import Transport
+
+__all__ = ["AsyncFlireo"]
+
+T = TypeVar("T")
+_KEEP: Any = object()
+
+
+class AsyncFlireo(Resources):
+    """Async client of the Flireo API.
+
+    Use it as ``async with AsyncFlireo() as client:`` (or call :meth:`close`). Every setting
+    has a visible default and can be overridden for one call with :meth:`with_options`:
+
+    - ``api_key``: your key; default the ``FLIREO_API_KEY`` environment variable. A missing key
+      raises at construction. It is never logged or shown in a repr.
+    - ``base_url``: default ``FLIREO_BASE_URL`` or ``https://api.flireo.com/api/v1``. Plain
+      ``http://`` is refused unless the host is loopback.
+    - ``timeout``: seconds for one HTTP attempt (default 30). Waiting for a rate-limit token or
+      a concurrency slot is not counted.
+    - ``max_retries``: extra attempts after a retryable failure (default 2). GET, PATCH and
+      DELETE retry on connection errors, timeouts, 408, 429 and 5xx; POST only on 429 or when
+      the connection was refused before anything was sent (``calls.create`` included: a person
+      is never dialled twice by a retry).
+    - ``max_concurrency``: requests in flight at once (default 16).
+    - ``rate_limit``: requests per minute paced on the client (default 100, the API's limit;
+      ``None`` turns pacing off). Call control is also paced at the API's 10 per minute per call.
+    - ``prefetch``: pages fetched ahead by paginators (default 2).
+    - ``max_retry_wait``: the longest ``Retry-After`` (seconds) the client waits out by itself
+      (default 60); past it a :class:`~flireo_async.RateLimitError` is raised at once.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: float = 30.0,
+        max_retries: int = 2,
+        max_concurrency: int = 16,
+        rate_limit: int | None = 100,
+        prefetch: int = 2,
+        max_retry_wait: float = 60.0,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        setup_from_env()
+        config = ClientConfig.from_env(
+            api_key,
+            base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            max_concurrency=max_concurrency,
+            rate_limit=rate_limit,
+            prefetch=prefetch,
+            max_retry_wait=max_retry_wait,
+        )
+        self._init(Transport(config, session=session))
+
+    def _init(self, transport: Transport) -> None:
+        self._transport = transport
+        self._bind_resources(self)
+
+    @classmethod
+    def _from_transport(cls, transport: Transport) -> AsyncFlireo:
+        client = cls.__new__(cls)
+        client._init(transport)
+        return client
+
+    @property
+    def config(self) -> ClientConfig:
+        """The settings in force for this client."""
+        return self._transport.config
+
+    @functools.cached_property
+    def with_raw_response(self) -> RawResources:
+        """The same resources, returning :class:`~flireo_async.RawResponse` (status, headers,
+        request id, rate-limit state and the parsed model): ``await client.with_raw_response.calls.get(id)``."""
+        return RawResources(self)
+
+    def with_options(
+        self,
+        *,
+        api_key: str = _KEEP,
+        base_url: str = _KEEP,
+        timeout: float = _KEEP,
+        max_retries: int = _KEEP,
+        max_concurrency: int = _KEEP,
+        rate_limit: int | None = _KEEP,
+        prefetch: int = _KEEP,
+        max_retry_wait: float = _KEEP,
+    ) -> AsyncFlireo:
+        """A client with some settings changed, for one call or a group of calls:
+        ``await client.with_options(timeout=5, max_retries=0).calls.get(call_id)``.
+
+        It shares this client's HTTP session. It also shares the rate limiter (unless
+        ``api_key``, ``base_url`` or ``rate_limit`` change) and the concurrency gate (unless
+        ``max_concurrency`` changes), so derived clients do not multiply the limits.
+        """
+        changes = {
+            k: v
+            for k, v in dict(
+                api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries,
+                max_concurrency=max_concurrency, rate_limit=rate_limit, prefetch=prefetch,
+                max_retry_wait=max_retry_wait,
+            ).items()
+            if v is not _KEEP
+        }
+        if "base_url" in changes:
+            changes["base_url"] = changes["base_url"].rstrip("/")
+        old = self._transport
+        config = attrs.evolve(old.config, **changes)
+        same_key = config.api_key == old.config.api_key and config.base_url == old.config.base_url
+        transport = Transport(
+            config,
+            session=old.session,
+            bucket=old.bucket if same_key and config.rate_limit == old.config.rate_limit else None,
+            gate=old.gate if config.max_concurrency == old.config.max_concurrency else None,
+            windows=old.windows if same_key else None,
+        )
+        return AsyncFlireo._from_transport(transport)
+
+    async def request(
+        self,
+        op: Operation[T],
+        *,
+        path: tuple[str, ...] = (),
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+    ) -> RawResponse[T]:
+        """Execute a generated operation (used by the resources; rarely called directly)."""
+        return await self._transport.request(op, path=path, query=query, body=body)
+
+    async def close(self) -> None:
+        """Close the HTTP session (when the client created it)."""
+        await self._transport.close()
+
+    async def __aenter__(self) -> AsyncFlireo:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"AsyncFlireo(base_url={self.config.base_url!r})"

@@ -1,0 +1,49 @@
+"""The static description of one API operation, generated from the spec for every endpoint.
+
+Generated stubs pass an :class:`Operation` plus the call's arguments to the session layer;
+everything endpoint-specific lives here as data, so the session layer stays generic.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+import attrs
+
+__all__ = ["Operation", "PerKeyLimit"]
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class PerKeyLimit:
+    """An extra client-side rate limit per value of a path parameter (e.g. per call)."""
+
+    key_param: str
+    requests: int
+    per_seconds: float
+
+
+@attrs.frozen
+class Operation(Generic[T]):
+    """One endpoint: how to build its request and how to read its response.
+
+    ``T`` is what the method returns. ``result_type`` is the type the (unwrapped) body is
+    decoded into; for paginated operations it is the page model and ``items`` names the
+    attribute that holds the page's items.
+    """
+
+    id: str
+    method: str
+    path: str
+    result_type: Any
+    idempotent: bool
+    path_params: tuple[str, ...] = ()
+    unwrap: str | None = None
+    unwrap_aliases: tuple[str, ...] = ()
+    unwrap_bare: bool = False
+    bare_array_key: str | None = None
+    returns_none: bool = False
+    not_found_as_none: bool = False
+    items: str | None = None
+    per_key_limit: PerKeyLimit | None = None

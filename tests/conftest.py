@@ -1,0 +1,48 @@
+"""Shared fixtures: a client against a mocked base URL, and spec helpers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from aioresponses import aioresponses
+
+from flireo_async import AsyncFlireo
+from flireo_async._generated.spec import SPEC
+
+BASE = "https://api.test.flireo/api/v1"
+KEY = "fl_test_secret_key_123"
+
+
+@pytest.fixture
+def mocked() -> Iterator[aioresponses]:
+    with aioresponses() as m:
+        yield m
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[AsyncFlireo]:
+    async with AsyncFlireo(api_key=KEY, base_url=BASE, rate_limit=None) as c:
+        yield c
+
+
+def operations() -> list[tuple[str, str, dict[str, Any]]]:
+    """(method, path, operation) for every operation of the spec."""
+    out = []
+    for path, item in SPEC["paths"].items():
+        for method in ("get", "post", "patch", "delete"):
+            if method in item:
+                out.append((method.upper(), path, item[method]))
+    return out
+
+
+def resolve(schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        schema = SPEC["components"]["schemas"][name]
+    return schema
+
+
+def ref_name(schema: dict[str, Any]) -> str:
+    return str(schema["$ref"].rsplit("/", 1)[-1])
