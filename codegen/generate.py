@@ -103,25 +103,41 @@ def build_models(spec_path: Path, spec: dict[str, Any]) -> str:
         out = Path(tmp) / "models.py"
         subprocess.run(
             [
-                sys.executable, "-m", "datamodel_code_generator",
-                "--input", str(spec_path),
-                "--input-file-type", "openapi",
-                "--output", str(out),
-                "--output-model-type", "dataclasses.dataclass",
-                "--custom-template-dir", str(TEMPLATES),
-                "--target-python-version", "3.10",
+                sys.executable,
+                "-m",
+                "datamodel_code_generator",
+                "--input",
+                str(spec_path),
+                "--input-file-type",
+                "openapi",
+                "--output",
+                str(out),
+                "--output-model-type",
+                "dataclasses.dataclass",
+                "--custom-template-dir",
+                str(TEMPLATES),
+                "--target-python-version",
+                "3.10",
                 "--use-union-operator",
                 "--use-standard-collections",
                 "--snake-case-field",
                 "--strict-nullable",
-                "--output-datetime-class", "datetime",
+                "--output-datetime-class",
+                "datetime",
                 "--use-schema-description",
                 "--use-field-description",
-                "--field-extra-keys", "x-aliases", "x-secret", "writeOnly",
+                "--field-extra-keys",
+                "x-aliases",
+                "x-secret",
+                "writeOnly",
                 "--disable-timestamp",
-                "--formatters", "builtin",
+                "--formatters",
+                "builtin",
                 "--use-double-quotes",
-                "--openapi-scopes", "schemas", "paths", "webhooks",
+                "--openapi-scopes",
+                "schemas",
+                "paths",
+                "webhooks",
             ],
             check=True,
             capture_output=True,
@@ -154,7 +170,7 @@ def tagged_unions(spec: dict[str, Any]) -> str:
     return (
         "TAGGED_UNIONS: list[TaggedUnion] = [\n"
         + "\n".join(entries)
-        + "\n]\n\"\"\"The spec's discriminated unions: how to pick a member by its tag.\"\"\""
+        + '\n]\n"""The spec\'s discriminated unions: how to pick a member by its tag."""'
     )
 
 
@@ -288,6 +304,16 @@ def tag_info(spec: dict[str, Any], tag: str) -> dict[str, Any]:
     return next((t for t in spec.get("tags", []) if t["name"] == tag), {})
 
 
+def defined_names(models: types.ModuleType) -> set[str]:
+    """Classes and type aliases the generated models module defines itself."""
+    return {
+        name
+        for name, value in vars(models).items()
+        if (isinstance(value, type) and value.__module__ == models.__name__)
+        or isinstance(value, types.UnionType)
+    }
+
+
 def describe(
     spec: dict[str, Any],
     models: types.ModuleType,
@@ -297,6 +323,7 @@ def describe(
     shared: list[dict[str, Any]],
 ) -> dict[str, Any]:
     used: set[str] = set()
+    defined = defined_names(models)
     params = shared + op.get("parameters", [])
     path_params = [
         {
@@ -333,6 +360,8 @@ def describe(
         else:
             body_kind = "fields"
             body_fields = field_info(models, body_model)
+            for f in body_fields:
+                used |= {n for n in re.findall(r"[A-Z]\w+", f["hint"]) if n in defined}
 
     schema, has_204 = success(op)
     unwrap = op.get("x-unwrap")
@@ -353,9 +382,10 @@ def describe(
             fields = {f["wire"]: f for f in field_info(models, envelope)}
             items_attr = fields[paginated["items"]]["name"]
             item_hint = strip_unset(fields[paginated["items"]]["hint"])[len("list[") : -1]
+            used.add(item_hint)
         if (has_204 or op.get("x-not-found-as-none")) and not result_hint.endswith("| None"):
             result_hint += " | None"
-    used |= set(re.findall(r"[A-Z]\w+", result_hint)) - {"None"}
+    used |= {n for n in re.findall(r"[A-Z]\w+", result_hint) if n in defined}
     rate = op.get("x-rate-limit")
     shortcuts = []
     for sc in op.get("x-sdk-shortcuts", []):

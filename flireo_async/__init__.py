@@ -8,9 +8,9 @@
 
 __version__ = "0.1.0"
 
-from ._client import AsyncFlireo  # noqa: E402
-from ._config import DEFAULT_BASE_URL, ClientConfig  # noqa: E402
-from ._errors import (  # noqa: E402
+from ._client import AsyncFlireo
+from ._config import DEFAULT_BASE_URL, ClientConfig
+from ._errors import (
     APIConnectionError,
     APIResponseValidationError,
     APIStatusError,
@@ -27,9 +27,9 @@ from ._errors import (  # noqa: E402
     RequestValidationError,
     UnprocessableEntityError,
 )
-from ._pagination import AsyncPaginator, Page  # noqa: E402
-from ._response import RateLimitState, RawResponse  # noqa: E402
-from ._types import UNSET, UnsetType  # noqa: E402
+from ._pagination import AsyncPaginator, Page
+from ._response import RateLimitState, RawResponse
+from ._types import UNSET, UnsetType
 
 __all__ = [
     "__version__",

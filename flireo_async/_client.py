@@ -113,11 +113,16 @@ class AsyncFlireo(Resources):
         ``api_key``, ``base_url`` or ``rate_limit`` change) and the concurrency gate (unless
         ``max_concurrency`` changes), so derived clients do not multiply the limits.
         """
-        changes = {
+        changes: dict[str, Any] = {
             k: v
             for k, v in dict(
-                api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries,
-                max_concurrency=max_concurrency, rate_limit=rate_limit, prefetch=prefetch,
+                api_key=api_key,
+                base_url=base_url,
+                timeout=timeout,
+                max_retries=max_retries,
+                max_concurrency=max_concurrency,
+                rate_limit=rate_limit,
+                prefetch=prefetch,
                 max_retry_wait=max_retry_wait,
             ).items()
             if v is not _KEEP

@@ -54,7 +54,10 @@ class ClientConfig:
             ("timeout", self.timeout > 0),
             ("max_retries", isinstance(self.max_retries, int) and self.max_retries >= 0),
             ("max_concurrency", isinstance(self.max_concurrency, int) and self.max_concurrency >= 1),
-            ("rate_limit", self.rate_limit is None or (isinstance(self.rate_limit, int) and self.rate_limit >= 1)),
+            (
+                "rate_limit",
+                self.rate_limit is None or (isinstance(self.rate_limit, int) and self.rate_limit >= 1),
+            ),
             ("prefetch", isinstance(self.prefetch, int) and self.prefetch >= 0),
             ("max_retry_wait", self.max_retry_wait >= 0),
         ]

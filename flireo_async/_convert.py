@@ -33,7 +33,6 @@ __all__ = [
 T = TypeVar("T")
 
 
-
 class DecodeError(ValueError):
     """A JSON value does not fit the declared type; ``path`` locates it (``tools[2].name``)."""
 
@@ -136,7 +135,7 @@ def _make_converter() -> _Converter:
     conv.register_structure_hook(float, structure_float)
     conv.register_structure_hook(bool, structure_bool)
     conv.register_structure_hook(_dt.datetime, structure_datetime)
-    conv.register_structure_hook(Any, structure_any)  # type: ignore[arg-type]
+    conv.register_structure_hook(Any, structure_any)
     conv.register_unstructure_hook(_dt.datetime, format_datetime)
 
     conv.register_structure_hook_factory(_is_list, lambda t: _list_hook(conv, t))
@@ -291,9 +290,7 @@ _PRIMITIVE_CHECKS: dict[Any, Callable[[Any], bool]] = {
 }
 
 
-def _untagged_union_hook(
-    conv: _Converter, members: list[Any], nullable: bool
-) -> Callable[[Any, Any], Any]:
+def _untagged_union_hook(conv: _Converter, members: list[Any], nullable: bool) -> Callable[[Any, Any], Any]:
     """Try members in order: primitives by JSON type, then classes and containers."""
     candidates = [(m, conv.get_structure_hook(m)) for m in members]
 
@@ -340,18 +337,98 @@ def _plans(cls: type) -> tuple[list[_FieldPlan], str | None]:
         camel = _camel(wire)
         if camel != wire and camel not in aliases:
             aliases += (camel,)
-        plans.append(
-            _FieldPlan(field.name, wire, aliases, hints[field.name], field.default is attrs.NOTHING)
-        )
+        plans.append(_FieldPlan(field.name, wire, aliases, hints[field.name], field.default is attrs.NOTHING))
     return plans, extra_name
 
 
 def _attrs_structure_hook(conv: _Converter, cls: type) -> Callable[[Any, Any], Any]:
+    """A decoder specialised for ``cls``: a fast path compiled for the class, and a precise
+    slow path that runs only when the fast one meets a problem, to name the bad field."""
+    slow = _attrs_structure_slow(conv, cls)
     plans, extra_name = _plans(cls)
-    steps = [
-        (p.name, p.wire, p.aliases, conv.get_structure_hook(p.type), p.type, p.required)
-        for p in plans
+    known = frozenset({p.wire for p in plans} | {alias for p in plans for alias in p.aliases})
+    env: dict[str, Any] = {"cls": cls, "slow": slow, "known": known, "DecodeError": DecodeError}
+    lines = [
+        "def structure(d, _):",
+        "    if type(d) is not dict:",
+        "        return slow(d, _)",
+        "    kw = {}",
+        "    try:",
+        "        pass",
     ]
+    for i, plan in enumerate(plans):
+        keys = (plan.wire, *plan.aliases)
+        lines.append(f"        if {plan.wire!r} in d:")
+        lines.append(f"            x = d[{plan.wire!r}]")
+        for alias in plan.aliases:
+            lines.append(f"        elif {alias!r} in d:")
+            lines.append(f"            x = d[{alias!r}]")
+        lines.append("        else:")
+        lines.append("            return slow(d, _)" if plan.required else "            x = kw")
+        if not plan.required:
+            lines.append("        if x is not kw:")
+        pad = "            " if not plan.required else "        "
+        lines += [pad + line for line in _convert_lines(conv, env, i, plan.name, plan.type)]
+        del keys
+    lines.append("    except DecodeError:")
+    lines.append("        return slow(d, _)")
+    if extra_name is not None:
+        lines.append("    if len(d) > len(kw):")
+        lines.append("        extra = {k: v for k, v in d.items() if k not in known}")
+        lines.append("        if extra:")
+        lines.append(f"            kw[{extra_name!r}] = extra")
+    lines.append("    return cls(**kw)")
+    namespace: dict[str, Any] = {}
+    exec(compile("\n".join(lines), f"<flireo decoder {cls.__name__}>", "exec"), env, namespace)  # noqa: S102
+    return namespace["structure"]  # type: ignore[no-any-return]
+
+
+_INLINE_CHECKS = {
+    str: "type(x) is str",
+    bool: "type(x) is bool",
+    int: "type(x) is int",
+}
+
+
+def _convert_lines(conv: _Converter, env: dict[str, Any], i: int, name: str, tp: Any) -> list[str]:
+    """Source lines that check/convert ``x`` and store it as ``kw[name]`` (or fall to slow)."""
+    members = [m for m in typing.get_args(tp) if m is not UnsetType] if _is_union(tp) else [tp]
+    nullable = type(None) in members
+    members = [m for m in members if m is not type(None)]
+    null = "x is None or " if nullable else ""
+    if len(members) == 1:
+        (only,) = members
+        if only in _INLINE_CHECKS:
+            return [
+                f"if {null}{_INLINE_CHECKS[only]}:",
+                f"    kw[{name!r}] = x",
+                "else:",
+                "    return slow(d, _)",
+            ]
+        if only is float:
+            return [
+                f"if {null}type(x) is float:",
+                f"    kw[{name!r}] = x",
+                "elif type(x) is int:",
+                f"    kw[{name!r}] = float(x)",
+                "else:",
+                "    return slow(d, _)",
+            ]
+        if only is Any:
+            return [f"kw[{name!r}] = x"]
+        env[f"h{i}"] = conv.get_structure_hook(only)
+        env[f"t{i}"] = only
+        if nullable:
+            return [f"kw[{name!r}] = None if x is None else h{i}(x, t{i})"]
+        return [f"kw[{name!r}] = h{i}(x, t{i})"]
+    env[f"h{i}"] = conv.get_structure_hook(tp)
+    env[f"t{i}"] = tp
+    return [f"kw[{name!r}] = h{i}(x, t{i})"]
+
+
+def _attrs_structure_slow(conv: _Converter, cls: type) -> Callable[[Any, Any], Any]:
+    plans, extra_name = _plans(cls)
+    steps = [(p.name, p.wire, p.aliases, conv.get_structure_hook(p.type), p.type, p.required) for p in plans]
     known = {p.wire for p in plans} | {alias for p in plans for alias in p.aliases}
 
     def structure_attrs(value: Any, _: Any) -> Any:

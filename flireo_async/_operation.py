@@ -39,6 +39,8 @@ class Operation(Generic[T]):
     result_type: Any
     idempotent: bool
     path_params: tuple[str, ...] = ()
+    path_names: tuple[str, ...] = ()
+    """The Python argument name of each path parameter (for error messages)."""
     unwrap: str | None = None
     unwrap_aliases: tuple[str, ...] = ()
     unwrap_bare: bool = False

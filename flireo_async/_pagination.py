@@ -100,7 +100,7 @@ class AsyncPaginator(Generic[ItemT, PageT]):
                     next_offset += stride
                 if not ahead:
                     return
-                offset, task = ahead.popleft()
+                _, task = ahead.popleft()
                 page = await task
                 del task
                 if page.total is not None and page.total != total:

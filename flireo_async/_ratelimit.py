@@ -26,9 +26,7 @@ class TokenBucket:
     Waiters are served in arrival order.
     """
 
-    def __init__(
-        self, per_minute: int | None, *, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, per_minute: int | None, *, clock: Callable[[], float] = time.monotonic) -> None:
         if per_minute is not None and per_minute < 1:
             raise ValueError("rate_limit must be a positive number of requests per minute or None")
         self._clock = clock
@@ -73,6 +71,15 @@ class TokenBucket:
                 await asyncio.sleep((1.0 - self._tokens) / self._rate)
         return self._clock() - start
 
+    def cooling_down(self) -> bool:
+        """Whether a cool-down after a 429 is in force right now."""
+        return self._blocked_until > self._clock()
+
+    async def wait_cool_down(self) -> None:
+        """Wait out a cool-down that started while this task was queued elsewhere."""
+        while (left := self._blocked_until - self._clock()) > 0:
+            await asyncio.sleep(left)
+
     def cool_down(self, seconds: float) -> None:
         """Make every task of the client wait ``seconds`` from now (after a 429)."""
         until = self._clock() + max(0.0, seconds)
@@ -105,9 +112,7 @@ class TokenBucket:
 class SlidingWindow:
     """At most ``requests`` in any window of ``seconds`` (exact; used for small per-call limits)."""
 
-    def __init__(
-        self, requests: int, seconds: float, *, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, requests: int, seconds: float, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.requests = requests
         self.seconds = seconds
         self._clock = clock

@@ -100,8 +100,7 @@ class BaseResource:
                     if key not in known:
                         raise RequestValidationError(key, f"is not a field of {name}")
                 missing = [
-                    f.name for f in attrs.fields(model)
-                    if f.default is attrs.NOTHING and f.name not in given
+                    f.name for f in attrs.fields(model) if f.default is attrs.NOTHING and f.name not in given
                 ]
                 if missing:
                     raise RequestValidationError(missing[0], f"is required by {name}")
@@ -126,4 +125,3 @@ def _validated(data: Any, model: Any, name: str) -> Any:
         raise RequestValidationError(exc.path, f"{exc.problem} (in {name})") from None
     except TypeError as exc:
         raise RequestValidationError("", f"invalid {name}: {exc}") from None
-

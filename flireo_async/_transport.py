@@ -13,7 +13,7 @@ import random
 import sys
 import time
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
 import aiohttp
@@ -128,9 +128,10 @@ class Transport:
 
     def build_url(self, op: Operation[Any], path: tuple[str, ...]) -> URL:
         text = op.path
-        for name, value in zip(op.path_params, path):
+        for index, (name, value) in enumerate(zip(op.path_params, path, strict=True)):
             if not isinstance(value, str) or not value:
-                raise RequestValidationError(name, f"must be a non-empty string, got {value!r}")
+                arg = op.path_names[index] if index < len(op.path_names) else name
+                raise RequestValidationError(arg, f"must be a non-empty string, got {value!r}")
             text = text.replace("{" + name + "}", quote(value, safe=""))
         return URL(self._base_text + text, encoded=True)
 
@@ -167,12 +168,18 @@ class Transport:
                 )
             try:
                 async with self.gate:
+                    if self.bucket.cooling_down():
+                        # A 429 arrived while this task waited for a slot: honour it too.
+                        await self.bucket.wait_cool_down()
                     status, resp_headers, raw = await self._send(op.method, url, headers, data)
             except APIConnectionError as exc:
                 retry = attempt < self.config.max_retries and (op.idempotent or not exc.sent)
                 logger.info(
                     "%s %s failed on attempt %d: %s%s",
-                    op.method, op.path, attempt + 1, type(exc).__name__,
+                    op.method,
+                    op.path,
+                    attempt + 1,
+                    type(exc).__name__,
                     "; retrying" if retry else "",
                 )
                 if not retry:
@@ -184,7 +191,9 @@ class Transport:
 
             self.bucket.observe(resp_headers)
             if 200 <= status < 300:
-                logger.debug("%s %s -> %d (attempt %d, waited %.3fs)", op.method, op.path, status, attempt + 1, waited)
+                logger.debug(
+                    "%s %s -> %d (attempt %d, waited %.3fs)", op.method, op.path, status, attempt + 1, waited
+                )
                 parsed = self._decode_success(op, status, resp_headers, raw)
                 return self._raw(status, resp_headers, parsed, attempt)
 
@@ -199,7 +208,10 @@ class Transport:
                 retry_after = error.retry_after if isinstance(error, RateLimitError) else None
                 if retry_after is not None and retry_after > self.config.max_retry_wait:
                     logger.warning(
-                        "%s %s -> 429, Retry-After %.0fs is past max_retry_wait", op.method, op.path, retry_after
+                        "%s %s -> 429, Retry-After %.0fs is past max_retry_wait",
+                        op.method,
+                        op.path,
+                        retry_after,
                     )
                     self.bucket.cool_down(retry_after)
                     raise error
@@ -234,7 +246,10 @@ class Transport:
         except aiohttp.ClientConnectorError as exc:
             # The TCP/TLS connection was never established: nothing was sent.
             raise APIConnectionError(
-                f"cannot connect to {url.host}: {exc.os_error or exc}", method=method, url=str(url), sent=False
+                f"cannot connect to {url.host}: {exc.os_error or exc}",
+                method=method,
+                url=str(url),
+                sent=False,
             ) from exc
         except aiohttp.ConnectionTimeoutError as exc:
             raise APITimeoutError(
@@ -243,12 +258,14 @@ class Transport:
         except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise APITimeoutError(
                 f"{method} {url.path} timed out after {self.config.timeout}s; the server may have processed it",
-                method=method, url=str(url),
+                method=method,
+                url=str(url),
             ) from exc
         except aiohttp.ClientError as exc:
             raise APIConnectionError(
                 f"{method} {url.path} failed: {type(exc).__name__}: {exc}; the server may have processed it",
-                method=method, url=str(url),
+                method=method,
+                url=str(url),
             ) from exc
 
     def _raw(self, status: int, headers: Mapping[str, str], parsed: T, attempt: int) -> RawResponse[T]:
@@ -281,14 +298,20 @@ class Transport:
                     break
             else:
                 if not op.unwrap_bare:
-                    raise self._invalid(f"{op.id}: the response has no {op.unwrap!r} key", status, headers, raw)
+                    raise self._invalid(
+                        f"{op.id}: the response has no {op.unwrap!r} key", status, headers, raw
+                    )
         try:
-            return decode(data, op.result_type)
+            return cast(T, decode(data, op.result_type))
         except DecodeError as exc:
-            raise self._invalid(f"{op.id}: the response does not match the spec: {exc}", status, headers, raw) from exc
+            raise self._invalid(
+                f"{op.id}: the response does not match the spec: {exc}", status, headers, raw
+            ) from exc
 
     @staticmethod
-    def _invalid(message: str, status: int, headers: Mapping[str, str], raw: bytes) -> APIResponseValidationError:
+    def _invalid(
+        message: str, status: int, headers: Mapping[str, str], raw: bytes
+    ) -> APIResponseValidationError:
         return APIResponseValidationError(
             message,
             status=status,
@@ -302,7 +325,9 @@ class Transport:
         return build_status_error(status, headers, raw)
 
 
-def build_status_error(status: int, headers: Mapping[str, str], raw: bytes, reason: str | None = None) -> APIStatusError:
+def build_status_error(
+    status: int, headers: Mapping[str, str], raw: bytes, reason: str | None = None
+) -> APIStatusError:
     """Decode an error body in any of the three documented shapes into the matching exception."""
     text = raw.decode("utf-8", "replace")
     body: Any = text
@@ -334,12 +359,22 @@ def build_status_error(status: int, headers: Mapping[str, str], raw: bytes, reas
         text_message = f"{error}: {message}"
     cls = error_class_for(status)
     kwargs: dict[str, Any] = dict(
-        status=status, error=error, code=code, param=param, details=details, body=body,
-        headers=headers, request_id=headers.get("X-Request-Id"),
+        status=status,
+        error=error,
+        code=code,
+        param=param,
+        details=details,
+        body=body,
+        headers=headers,
+        request_id=headers.get("X-Request-Id"),
     )
     if cls is RateLimitError:
         retry_after = parse_retry_after(headers.get("Retry-After"))
-        if retry_after is None and isinstance(body, dict) and isinstance(body.get("retry_after"), (int, float)):
+        if (
+            retry_after is None
+            and isinstance(body, dict)
+            and isinstance(body.get("retry_after"), (int, float))
+        ):
             retry_after = float(body["retry_after"])
         return RateLimitError(text_message, retry_after=retry_after, **kwargs)
     return cls(text_message, **kwargs)

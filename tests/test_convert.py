@@ -70,7 +70,10 @@ def test_unknown_fields_are_kept_and_re_encoded() -> None:
 
 
 def test_unknown_open_enum_value_decodes() -> None:
-    log = decode({"id": "u", "duration_sec": 3, "call_type": "hologram", "created_at": "2026-01-07T10:00:00.000Z"}, UsageLog)
+    log = decode(
+        {"id": "u", "duration_sec": 3, "call_type": "hologram", "created_at": "2026-01-07T10:00:00.000Z"},
+        UsageLog,
+    )
     assert log.call_type == "hologram"
 
 
@@ -78,8 +81,15 @@ def test_aliases_and_camel_case_decode() -> None:
     log = decode({"id": "u", "duration_seconds": 12, "created_at": "2026-01-07T10:00:00.000Z"}, UsageLog)
     assert log.duration_sec == 12
     org = decode(
-        {"id": "o", "company_name": "Acme", "minutes_balance": 1, "monthly_usage_minutes": 2,
-         "active_numbers": 1, "active_agents": 1, "active_calls": 0},
+        {
+            "id": "o",
+            "company_name": "Acme",
+            "minutes_balance": 1,
+            "monthly_usage_minutes": 2,
+            "active_numbers": 1,
+            "active_agents": 1,
+            "active_calls": 0,
+        },
         Organization,
     )
     assert org.name == "Acme"
@@ -100,16 +110,27 @@ def test_missing_required_field_is_named() -> None:
 
 
 def test_call_control_commands_are_a_closed_tagged_union() -> None:
-    assert isinstance(decode({"type": "say", "content": "hi", "end_after": False}, CallControlCommand), SayCommand)
+    assert isinstance(
+        decode({"type": "say", "content": "hi", "end_after": False}, CallControlCommand), SayCommand
+    )
     assert isinstance(decode({"type": "end-call"}, CallControlCommand), EndCallCommand)
     with pytest.raises(DecodeError, match="unknown type"):
         decode({"type": "dance"}, CallControlCommand)
-    assert encode(SayCommand(content="hi", end_after=True)) == {"type": "say", "content": "hi", "end_after": True}
+    assert encode(SayCommand(content="hi", end_after=True)) == {
+        "type": "say",
+        "content": "hi",
+        "end_after": True,
+    }
 
 
 def test_tool_templates_dispatch_on_tool_type_with_aliases_and_fallback() -> None:
-    base = {"id": "t", "org_id": "o", "name": "n", "created_at": "2026-01-07T10:00:00.000Z",
-            "updated_at": "2026-01-07T10:00:00.000Z"}
+    base = {
+        "id": "t",
+        "org_id": "o",
+        "name": "n",
+        "created_at": "2026-01-07T10:00:00.000Z",
+        "updated_at": "2026-01-07T10:00:00.000Z",
+    }
     end = decode({**base, "tool_type": "endCall", "tool_config": {}}, ToolTemplate)
     assert isinstance(end, EndCallToolTemplate)
     other = decode({**base, "tool_type": "sms", "tool_config": {"to": "+31"}}, ToolTemplate)
@@ -122,9 +143,11 @@ def test_tool_definitions_decode_by_shape() -> None:
         [
             {"name": "lookup", "description": "d"},
             {"type": "function", "function": {"name": "f"}},
-            {"type": "transferCall", "destinations": [{"type": "number", "number": "+31201234567", "description": "x"}]},
+            {
+                "type": "transferCall",
+                "destinations": [{"type": "number", "number": "+31201234567", "description": "x"}],
+            },
         ],
         list[ToolDefinition],
     )
     assert [type(t) for t in tools] == [FunctionTool, NestedFunctionTool, TransferCallTool]
-

@@ -19,16 +19,20 @@ from flireo_async import (
     AsyncFlireo,
     InternalServerError,
     RateLimitError,
+    _transport,
 )
-from flireo_async import _transport
 
 from .conftest import BASE, KEY
 
 AGENT = {
-    "id": "a1", "name": "Support", "is_active": True,
+    "id": "a1",
+    "name": "Support",
+    "is_active": True,
     "stt_config": {"provider": "deepgram", "model": "nova-3-general", "language": "nl"},
-    "llm_config": {"provider": "openai", "model": "gpt-4o-mini"}, "tts_config": None,
-    "created_at": "2026-01-07T10:00:00.000Z", "updated_at": "2026-01-07T10:00:00.000Z",
+    "llm_config": {"provider": "openai", "model": "gpt-4o-mini"},
+    "tts_config": None,
+    "created_at": "2026-01-07T10:00:00.000Z",
+    "updated_at": "2026-01-07T10:00:00.000Z",
 }
 REAL_BACKOFF = _transport.backoff
 OUTBOUND = {"success": True, "call_id": "call-outbound-1", "status": "dialing"}
@@ -48,18 +52,27 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def refused() -> aiohttp.ClientConnectorError:
-    return aiohttp.ClientConnectorError(mock.Mock(host="api.test.flireo", port=443, ssl=True), ConnectionRefusedError(111, "refused"))
+    return aiohttp.ClientConnectorError(
+        mock.Mock(host="api.test.flireo", port=443, ssl=True), ConnectionRefusedError(111, "refused")
+    )
 
 
 # (label, how to call, method, url, success payload)
 CALLS: dict[str, tuple[Any, str, str, Any]] = {
     "GET": (lambda c: c.agents.get("a1"), "GET", f"{BASE}/assistants/a1", {"assistant": AGENT}),
-    "PATCH": (lambda c: c.agents.update("a1", name="x"), "PATCH", f"{BASE}/assistants/a1", {"assistant": AGENT}),
+    "PATCH": (
+        lambda c: c.agents.update("a1", name="x"),
+        "PATCH",
+        f"{BASE}/assistants/a1",
+        {"assistant": AGENT},
+    ),
     "DELETE": (lambda c: c.agents.delete("a1"), "DELETE", f"{BASE}/assistants/a1", {"success": True}),
     "POST": (lambda c: c.agents.create(name="x"), "POST", f"{BASE}/assistants", {"assistant": AGENT}),
     "POST outbound": (
         lambda c: c.calls.create(destination="+31612345678", assistant_id="a1"),
-        "POST", f"{BASE}/calls/outbound", OUTBOUND,
+        "POST",
+        f"{BASE}/calls/outbound",
+        OUTBOUND,
     ),
 }
 
@@ -141,7 +154,9 @@ def test_real_backoff_bounds() -> None:
         assert min(values) < bound * 0.4
 
 
-async def test_delete_after_ambiguous_attempt_treats_404_as_deleted(mocked: aioresponses, client: AsyncFlireo) -> None:
+async def test_delete_after_ambiguous_attempt_treats_404_as_deleted(
+    mocked: aioresponses, client: AsyncFlireo
+) -> None:
     url = f"{BASE}/assistants/a1"
     mocked.delete(url, exception=asyncio.TimeoutError())
     mocked.delete(url, status=404, payload={"error": "Not found"})
@@ -187,7 +202,12 @@ def test_parse_retry_after_forms() -> None:
 
 async def test_retry_after_past_the_cap_raises_at_once(mocked: aioresponses) -> None:
     url = f"{BASE}/assistants/a1"
-    mocked.get(url, status=429, headers={"Retry-After": "120"}, payload={"error": "Rate limit exceeded", "retry_after": 120})
+    mocked.get(
+        url,
+        status=429,
+        headers={"Retry-After": "120"},
+        payload={"error": "Rate limit exceeded", "retry_after": 120},
+    )
     mocked.get(url, payload={"assistant": AGENT})
     async with AsyncFlireo(api_key=KEY, base_url=BASE, rate_limit=None, max_retry_wait=10) as c:
         start = time.monotonic()

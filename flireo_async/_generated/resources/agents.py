@@ -18,6 +18,12 @@ from ..models import (
     Agent,
     AgentCreate,
     AgentUpdate,
+    AnalysisPlan,
+    LLMConfig,
+    RecordingConsent,
+    SpeechConfig,
+    STTConfig,
+    TTSConfig,
 )
 
 _LIST_AGENTS: Operation[builtins.list[Agent]] = Operation(
@@ -45,6 +51,7 @@ _GET_AGENT: Operation[Agent] = Operation(
     result_type=Agent,
     idempotent=True,
     path_params=("id",),
+    path_names=("agent_id",),
     unwrap="assistant",
     unwrap_aliases=("agent",),
 )
@@ -55,6 +62,7 @@ _UPDATE_AGENT: Operation[Agent] = Operation(
     result_type=Agent,
     idempotent=True,
     path_params=("id",),
+    path_names=("agent_id",),
     unwrap="assistant",
     unwrap_aliases=("agent",),
 )
@@ -65,6 +73,7 @@ _DELETE_AGENT: Operation[None] = Operation(
     result_type=None,
     idempotent=True,
     path_params=("id",),
+    path_names=("agent_id",),
     returns_none=True,
 )
 
@@ -109,7 +118,7 @@ class AgentsResource(BaseResource):
         tts_config: TTSConfig | None | UnsetType = UNSET,
         speech_config: SpeechConfig | None | UnsetType = UNSET,
     ) -> Agent: ...
-    async def create(self, body: AgentCreate | None = None, /, **fields: Any) -> Agent:
+    async def create(self, body: AgentCreate | None = None, **fields: Any) -> Agent:
         """Create an agent
 
         Creates an agent; only `name` is required and the server fills default STT/LLM configuration. Not idempotent: a retried request can create a second agent.
@@ -163,7 +172,7 @@ class AgentsResource(BaseResource):
         tts_config: TTSConfig | None | UnsetType = UNSET,
         speech_config: SpeechConfig | None | UnsetType = UNSET,
     ) -> Agent: ...
-    async def update(self, agent_id: str, body: AgentUpdate | None = None, /, **fields: Any) -> Agent:
+    async def update(self, agent_id: str, /, body: AgentUpdate | None = None, **fields: Any) -> Agent:
         """Update an agent
 
         Partially updates an agent: only keys present are changed, an explicit null clears a nullable field, and nested configuration blocks are replaced as a whole (send the complete block).
@@ -204,7 +213,7 @@ class AgentsResourceWithRawResponse(BaseResource):
         """
         return await self._call_raw(_LIST_AGENTS)
 
-    async def create(self, body: AgentCreate | None = None, /, **fields: Any) -> RawResponse[Agent]:
+    async def create(self, body: AgentCreate | None = None, **fields: Any) -> RawResponse[Agent]:
         """Create an agent
 
         Creates an agent; only `name` is required and the server fills default STT/LLM configuration. Not idempotent: a retried request can create a second agent.
@@ -235,7 +244,7 @@ class AgentsResourceWithRawResponse(BaseResource):
         return await self._call_raw(_GET_AGENT, path=(agent_id,))
 
     async def update(
-        self, agent_id: str, body: AgentUpdate | None = None, /, **fields: Any
+        self, agent_id: str, /, body: AgentUpdate | None = None, **fields: Any
     ) -> RawResponse[Agent]:
         """Update an agent
 

@@ -49,6 +49,7 @@ _GET_ANALYSIS_TEMPLATE: Operation[AnalysisTemplate] = Operation(
     result_type=AnalysisTemplate,
     idempotent=True,
     path_params=("id",),
+    path_names=("analysis_template_id",),
     unwrap="analysis_template",
     unwrap_aliases=("analysisTemplate",),
     unwrap_bare=True,
@@ -60,6 +61,7 @@ _UPDATE_ANALYSIS_TEMPLATE: Operation[AnalysisTemplate] = Operation(
     result_type=AnalysisTemplate,
     idempotent=True,
     path_params=("id",),
+    path_names=("analysis_template_id",),
     unwrap="analysis_template",
     unwrap_aliases=("analysisTemplate",),
     unwrap_bare=True,
@@ -71,6 +73,7 @@ _DELETE_ANALYSIS_TEMPLATE: Operation[None] = Operation(
     result_type=None,
     idempotent=True,
     path_params=("id",),
+    path_names=("analysis_template_id",),
     returns_none=True,
 )
 
@@ -99,7 +102,7 @@ class AnalysisTemplatesResource(BaseResource):
         schema: dict[str, Any],
         description: str | None | UnsetType = UNSET,
     ) -> AnalysisTemplate: ...
-    async def create(self, body: AnalysisTemplateCreate | None = None, /, **fields: Any) -> AnalysisTemplate:
+    async def create(self, body: AnalysisTemplateCreate | None = None, **fields: Any) -> AnalysisTemplate:
         """Create an analysis template
 
         Creates a reusable post-call extraction definition (prompts plus JSON Schema). Not idempotent.
@@ -142,7 +145,7 @@ class AnalysisTemplatesResource(BaseResource):
         schema: dict[str, Any] | UnsetType = UNSET,
     ) -> AnalysisTemplate: ...
     async def update(
-        self, analysis_template_id: str, body: AnalysisTemplateUpdate | None = None, /, **fields: Any
+        self, analysis_template_id: str, /, body: AnalysisTemplateUpdate | None = None, **fields: Any
     ) -> AnalysisTemplate:
         """Update an analysis template
 
@@ -189,7 +192,7 @@ class AnalysisTemplatesResourceWithRawResponse(BaseResource):
         return await self._call_raw(_LIST_ANALYSIS_TEMPLATES)
 
     async def create(
-        self, body: AnalysisTemplateCreate | None = None, /, **fields: Any
+        self, body: AnalysisTemplateCreate | None = None, **fields: Any
     ) -> RawResponse[AnalysisTemplate]:
         """Create an analysis template
 
@@ -223,7 +226,7 @@ class AnalysisTemplatesResourceWithRawResponse(BaseResource):
         return await self._call_raw(_GET_ANALYSIS_TEMPLATE, path=(analysis_template_id,))
 
     async def update(
-        self, analysis_template_id: str, body: AnalysisTemplateUpdate | None = None, /, **fields: Any
+        self, analysis_template_id: str, /, body: AnalysisTemplateUpdate | None = None, **fields: Any
     ) -> RawResponse[AnalysisTemplate]:
         """Update an analysis template
 

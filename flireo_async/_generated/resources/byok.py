@@ -75,7 +75,7 @@ class ByokResource(BaseResource):
         provider: str,
         api_key: str,
     ) -> ByokKeys: ...
-    async def add(self, body: ByokKeyRequest | None = None, /, **fields: Any) -> ByokKeys:
+    async def add(self, body: ByokKeyRequest | None = None, **fields: Any) -> ByokKeys:
         """Store a provider key
 
         Stores your own API key for a provider, replacing an existing one (safe to repeat). A `resend` key is required before the Domains endpoints work.
@@ -93,7 +93,7 @@ class ByokResource(BaseResource):
         *,
         provider: str,
     ) -> ByokKeys | None: ...
-    async def delete(self, body: ByokDeleteRequest | None = None, /, **fields: Any) -> ByokKeys | None:
+    async def delete(self, body: ByokDeleteRequest | None = None, **fields: Any) -> ByokKeys | None:
         """Remove a provider key
 
         Removes the stored key of one provider (given in a JSON body) so the platform's keys are used again; answers 200 with the remaining keys or 204.
@@ -128,7 +128,7 @@ class ByokResourceWithRawResponse(BaseResource):
         """
         return await self._call_raw(_GET_BYOK_KEYS)
 
-    async def add(self, body: ByokKeyRequest | None = None, /, **fields: Any) -> RawResponse[ByokKeys]:
+    async def add(self, body: ByokKeyRequest | None = None, **fields: Any) -> RawResponse[ByokKeys]:
         """Store a provider key
 
         Stores your own API key for a provider, replacing an existing one (safe to repeat). A `resend` key is required before the Domains endpoints work.
@@ -142,7 +142,7 @@ class ByokResourceWithRawResponse(BaseResource):
         return await self._call_raw(_UPSERT_BYOK_KEY, body=self._body(ByokKeyRequest, body, fields))
 
     async def delete(
-        self, body: ByokDeleteRequest | None = None, /, **fields: Any
+        self, body: ByokDeleteRequest | None = None, **fields: Any
     ) -> RawResponse[ByokKeys | None]:
         """Remove a provider key
 

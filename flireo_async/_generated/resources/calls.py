@@ -18,6 +18,7 @@ from ..._resource import BaseResource
 from ..._response import RawResponse
 from ..._types import UNSET, UnsetType
 from ..models import (
+    AssistantOverride,
     Call,
     CallControlCommand,
     CallControlResponse,
@@ -28,6 +29,7 @@ from ..models import (
     OutboundCallResponse,
     SayCommand,
     TransferCommand,
+    TransientAssistant,
 )
 
 _LIST_CALLS: Operation[CallList] = Operation(
@@ -45,6 +47,7 @@ _GET_CALL: Operation[Call] = Operation(
     result_type=Call,
     idempotent=True,
     path_params=("id",),
+    path_names=("call_id",),
 )
 _CREATE_OUTBOUND_CALL: Operation[OutboundCallResponse] = Operation(
     id="createOutboundCall",
@@ -60,6 +63,7 @@ _CONTROL_CALL: Operation[CallControlResponse] = Operation(
     result_type=CallControlResponse,
     idempotent=False,
     path_params=("id",),
+    path_names=("call_id",),
     per_key_limit=PerKeyLimit("id", 10, 60),
 )
 
@@ -132,7 +136,7 @@ class CallsResource(BulkCallsMixin, BaseResource):
         agent_config: AssistantOverride | UnsetType = UNSET,
         context: str | UnsetType = UNSET,
     ) -> OutboundCallResponse: ...
-    async def create(self, body: OutboundCallRequest | None = None, /, **fields: Any) -> OutboundCallResponse:
+    async def create(self, body: OutboundCallRequest | None = None, **fields: Any) -> OutboundCallResponse:
         """Place an outbound call
 
         Places a real phone call using a saved agent (`assistant_id`, optionally with `assistant_override`) or a transient `assistant`. Not idempotent and never retried automatically: a resent request can ring the same person twice.
@@ -270,7 +274,7 @@ class CallsResourceWithRawResponse(BaseResource):
         return await self._call_raw(_GET_CALL, path=(call_id,))
 
     async def create(
-        self, body: OutboundCallRequest | None = None, /, **fields: Any
+        self, body: OutboundCallRequest | None = None, **fields: Any
     ) -> RawResponse[OutboundCallResponse]:
         """Place an outbound call
 

@@ -47,6 +47,7 @@ _GET_CAMPAIGN: Operation[Campaign] = Operation(
     result_type=Campaign,
     idempotent=True,
     path_params=("id",),
+    path_names=("campaign_id",),
     unwrap="campaign",
 )
 _UPDATE_CAMPAIGN: Operation[Campaign] = Operation(
@@ -56,6 +57,7 @@ _UPDATE_CAMPAIGN: Operation[Campaign] = Operation(
     result_type=Campaign,
     idempotent=True,
     path_params=("id",),
+    path_names=("campaign_id",),
     unwrap="campaign",
 )
 _DELETE_CAMPAIGN: Operation[None] = Operation(
@@ -65,6 +67,7 @@ _DELETE_CAMPAIGN: Operation[None] = Operation(
     result_type=None,
     idempotent=True,
     path_params=("id",),
+    path_names=("campaign_id",),
     returns_none=True,
 )
 _LIST_CAMPAIGN_LEADS: Operation[CampaignLeadList] = Operation(
@@ -74,6 +77,7 @@ _LIST_CAMPAIGN_LEADS: Operation[CampaignLeadList] = Operation(
     result_type=CampaignLeadList,
     idempotent=True,
     path_params=("id",),
+    path_names=("campaign_id",),
     items="leads",
 )
 _ADD_CAMPAIGN_LEAD: Operation[CampaignLead] = Operation(
@@ -83,6 +87,7 @@ _ADD_CAMPAIGN_LEAD: Operation[CampaignLead] = Operation(
     result_type=CampaignLead,
     idempotent=False,
     path_params=("id",),
+    path_names=("campaign_id",),
     unwrap="lead",
 )
 _REMOVE_CAMPAIGN_LEAD: Operation[None] = Operation(
@@ -93,6 +98,10 @@ _REMOVE_CAMPAIGN_LEAD: Operation[None] = Operation(
     idempotent=True,
     path_params=(
         "id",
+        "lead_id",
+    ),
+    path_names=(
+        "campaign_id",
         "lead_id",
     ),
     returns_none=True,
@@ -125,7 +134,7 @@ class CampaignsResource(BaseResource):
         system_message_template: str | None | UnsetType = UNSET,
         leads: builtins.list[LeadCreate] | UnsetType = UNSET,
     ) -> Campaign: ...
-    async def create(self, body: CampaignCreate | None = None, /, **fields: Any) -> Campaign:
+    async def create(self, body: CampaignCreate | None = None, **fields: Any) -> Campaign:
         """Create a campaign
 
         Creates an outbound calling campaign in `draft` status, optionally with its first leads; set status `scheduled` to start calling. Not idempotent.
@@ -165,7 +174,7 @@ class CampaignsResource(BaseResource):
         timezone: str | UnsetType = UNSET,
     ) -> Campaign: ...
     async def update(
-        self, campaign_id: str, body: CampaignUpdate | None = None, /, **fields: Any
+        self, campaign_id: str, /, body: CampaignUpdate | None = None, **fields: Any
     ) -> Campaign:
         """Update a campaign
 
@@ -234,7 +243,7 @@ class CampaignsResource(BaseResource):
         variables: dict[str, str] | UnsetType = UNSET,
     ) -> CampaignLead: ...
     async def add_lead(
-        self, campaign_id: str, body: LeadCreate | None = None, /, **fields: Any
+        self, campaign_id: str, /, body: LeadCreate | None = None, **fields: Any
     ) -> CampaignLead:
         """Add a lead
 
@@ -286,7 +295,7 @@ class CampaignsResourceWithRawResponse(BaseResource):
         """
         return await self._call_raw(_LIST_CAMPAIGNS)
 
-    async def create(self, body: CampaignCreate | None = None, /, **fields: Any) -> RawResponse[Campaign]:
+    async def create(self, body: CampaignCreate | None = None, **fields: Any) -> RawResponse[Campaign]:
         """Create a campaign
 
         Creates an outbound calling campaign in `draft` status, optionally with its first leads; set status `scheduled` to start calling. Not idempotent.
@@ -317,7 +326,7 @@ class CampaignsResourceWithRawResponse(BaseResource):
         return await self._call_raw(_GET_CAMPAIGN, path=(campaign_id,))
 
     async def update(
-        self, campaign_id: str, body: CampaignUpdate | None = None, /, **fields: Any
+        self, campaign_id: str, /, body: CampaignUpdate | None = None, **fields: Any
     ) -> RawResponse[Campaign]:
         """Update a campaign
 
@@ -381,7 +390,7 @@ class CampaignsResourceWithRawResponse(BaseResource):
         )
 
     async def add_lead(
-        self, campaign_id: str, body: LeadCreate | None = None, /, **fields: Any
+        self, campaign_id: str, /, body: LeadCreate | None = None, **fields: Any
     ) -> RawResponse[CampaignLead]:
         """Add a lead
 

@@ -98,7 +98,7 @@ class DomainsResource(BaseResource):
         *,
         domain_name: str,
     ) -> Domain | None: ...
-    async def create(self, body: DomainCreate | None = None, /, **fields: Any) -> Domain | None:
+    async def create(self, body: DomainCreate | None = None, **fields: Any) -> Domain | None:
         """Create the sending domain
 
         Creates the organization's sending domain at Resend and returns the DNS records to create (requires a `resend` BYOK key). Not idempotent; a domain that already exists gives 409.
@@ -135,7 +135,7 @@ class DomainsResource(BaseResource):
         resend_domain_id: str,
     ) -> DomainSyncResponse: ...
     async def sync_resend_domain(
-        self, body: ResendDomainSyncRequest | None = None, /, **fields: Any
+        self, body: ResendDomainSyncRequest | None = None, **fields: Any
     ) -> DomainSyncResponse:
         """Adopt an existing Resend domain
 
@@ -180,7 +180,7 @@ class DomainsResourceWithRawResponse(BaseResource):
         """
         return await self._call_raw(_GET_DOMAIN)
 
-    async def create(self, body: DomainCreate | None = None, /, **fields: Any) -> RawResponse[Domain | None]:
+    async def create(self, body: DomainCreate | None = None, **fields: Any) -> RawResponse[Domain | None]:
         """Create the sending domain
 
         Creates the organization's sending domain at Resend and returns the DNS records to create (requires a `resend` BYOK key). Not idempotent; a domain that already exists gives 409.
@@ -218,7 +218,7 @@ class DomainsResourceWithRawResponse(BaseResource):
         return await self._call_raw(_LIST_RESEND_DOMAINS)
 
     async def sync_resend_domain(
-        self, body: ResendDomainSyncRequest | None = None, /, **fields: Any
+        self, body: ResendDomainSyncRequest | None = None, **fields: Any
     ) -> RawResponse[DomainSyncResponse]:
         """Adopt an existing Resend domain
 

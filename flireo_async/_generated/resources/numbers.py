@@ -43,6 +43,7 @@ _GET_NUMBER: Operation[Number] = Operation(
     result_type=Number,
     idempotent=True,
     path_params=("id",),
+    path_names=("number_id",),
     unwrap="number",
 )
 _UPDATE_NUMBER: Operation[Number] = Operation(
@@ -52,6 +53,7 @@ _UPDATE_NUMBER: Operation[Number] = Operation(
     result_type=Number,
     idempotent=True,
     path_params=("id",),
+    path_names=("number_id",),
     unwrap="number",
 )
 _DELETE_NUMBER: Operation[None] = Operation(
@@ -61,6 +63,7 @@ _DELETE_NUMBER: Operation[None] = Operation(
     result_type=None,
     idempotent=True,
     path_params=("id",),
+    path_names=("number_id",),
     returns_none=True,
 )
 
@@ -90,7 +93,7 @@ class NumbersResource(BaseResource):
         is_active: bool | UnsetType = UNSET,
         name: str | None | UnsetType = UNSET,
     ) -> Number: ...
-    async def create(self, body: NumberCreate | None = None, /, **fields: Any) -> Number:
+    async def create(self, body: NumberCreate | None = None, **fields: Any) -> Number:
         """Register a number
 
         Registers a phone number forwarded from your own SIP provider and optionally assigns an agent and a transfer trunk. Not idempotent; registering the same number twice may give 409.
@@ -128,7 +131,7 @@ class NumbersResource(BaseResource):
         is_active: bool | UnsetType = UNSET,
         name: str | None | UnsetType = UNSET,
     ) -> Number: ...
-    async def update(self, number_id: str, body: NumberUpdate | None = None, /, **fields: Any) -> Number:
+    async def update(self, number_id: str, /, body: NumberUpdate | None = None, **fields: Any) -> Number:
         """Update a number
 
         Partially updates a number; send `agent_id: null` to unassign the agent (calls are then not handled).
@@ -171,7 +174,7 @@ class NumbersResourceWithRawResponse(BaseResource):
         """
         return await self._call_raw(_LIST_NUMBERS)
 
-    async def create(self, body: NumberCreate | None = None, /, **fields: Any) -> RawResponse[Number]:
+    async def create(self, body: NumberCreate | None = None, **fields: Any) -> RawResponse[Number]:
         """Register a number
 
         Registers a phone number forwarded from your own SIP provider and optionally assigns an agent and a transfer trunk. Not idempotent; registering the same number twice may give 409.
@@ -202,7 +205,7 @@ class NumbersResourceWithRawResponse(BaseResource):
         return await self._call_raw(_GET_NUMBER, path=(number_id,))
 
     async def update(
-        self, number_id: str, body: NumberUpdate | None = None, /, **fields: Any
+        self, number_id: str, /, body: NumberUpdate | None = None, **fields: Any
     ) -> RawResponse[Number]:
         """Update a number
 

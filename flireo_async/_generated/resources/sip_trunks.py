@@ -43,6 +43,7 @@ _GET_SIP_TRUNK: Operation[SipTrunk] = Operation(
     result_type=SipTrunk,
     idempotent=True,
     path_params=("id",),
+    path_names=("sip_trunk_id",),
     unwrap="trunk",
     unwrap_aliases=("sip_trunk",),
 )
@@ -53,6 +54,7 @@ _DELETE_SIP_TRUNK: Operation[None] = Operation(
     result_type=None,
     idempotent=True,
     path_params=("id",),
+    path_names=("sip_trunk_id",),
     returns_none=True,
 )
 
@@ -82,7 +84,7 @@ class SipTrunksResource(BaseResource):
         auth_password: str | UnsetType = UNSET,
         transport: str | UnsetType = UNSET,
     ) -> SipTrunk: ...
-    async def create(self, body: SipTrunkCreate | None = None, /, **fields: Any) -> SipTrunk:
+    async def create(self, body: SipTrunkCreate | None = None, **fields: Any) -> SipTrunk:
         """Create a SIP trunk
 
         Creates a SIP trunk used to transfer calls; attach it to a number through `transfer_trunk_id`. The password is stored encrypted and never returned; there is no update operation. Not idempotent.
@@ -136,7 +138,7 @@ class SipTrunksResourceWithRawResponse(BaseResource):
         """
         return await self._call_raw(_LIST_SIP_TRUNKS)
 
-    async def create(self, body: SipTrunkCreate | None = None, /, **fields: Any) -> RawResponse[SipTrunk]:
+    async def create(self, body: SipTrunkCreate | None = None, **fields: Any) -> RawResponse[SipTrunk]:
         """Create a SIP trunk
 
         Creates a SIP trunk used to transfer calls; attach it to a number through `transfer_trunk_id`. The password is stored encrypted and never returned; there is no update operation. Not idempotent.

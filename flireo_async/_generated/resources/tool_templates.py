@@ -15,9 +15,12 @@ from ..._resource import BaseResource
 from ..._response import RawResponse
 from ..._types import UNSET, UnsetType
 from ..models import (
+    EndCallTemplateConfig,
+    FunctionTemplateConfig,
     ToolTemplate,
     ToolTemplateCreate,
     ToolTemplateUpdate,
+    TransferCallTemplateConfig,
 )
 
 _LIST_TOOL_TEMPLATES: Operation[builtins.list[ToolTemplate]] = Operation(
@@ -45,6 +48,7 @@ _GET_TOOL_TEMPLATE: Operation[ToolTemplate] = Operation(
     result_type=ToolTemplate,
     idempotent=True,
     path_params=("id",),
+    path_names=("tool_template_id",),
     unwrap="tool_template",
     unwrap_aliases=("toolTemplate",),
 )
@@ -55,6 +59,7 @@ _UPDATE_TOOL_TEMPLATE: Operation[ToolTemplate] = Operation(
     result_type=ToolTemplate,
     idempotent=True,
     path_params=("id",),
+    path_names=("tool_template_id",),
     unwrap="tool_template",
     unwrap_aliases=("toolTemplate",),
 )
@@ -65,6 +70,7 @@ _DELETE_TOOL_TEMPLATE: Operation[None] = Operation(
     result_type=None,
     idempotent=True,
     path_params=("id",),
+    path_names=("tool_template_id",),
     returns_none=True,
 )
 
@@ -95,7 +101,7 @@ class ToolTemplatesResource(BaseResource):
         | dict[str, Any],
         description: str | None | UnsetType = UNSET,
     ) -> ToolTemplate: ...
-    async def create(self, body: ToolTemplateCreate | None = None, /, **fields: Any) -> ToolTemplate:
+    async def create(self, body: ToolTemplateCreate | None = None, **fields: Any) -> ToolTemplate:
         """Create a tool template
 
         Creates a reusable tool definition; `tool_config` must match `tool_type`. Templates are copied into agents by value. Not idempotent: a retried request can create a duplicate.
@@ -137,7 +143,7 @@ class ToolTemplatesResource(BaseResource):
         | UnsetType = UNSET,
     ) -> ToolTemplate: ...
     async def update(
-        self, tool_template_id: str, body: ToolTemplateUpdate | None = None, /, **fields: Any
+        self, tool_template_id: str, /, body: ToolTemplateUpdate | None = None, **fields: Any
     ) -> ToolTemplate:
         """Update a tool template
 
@@ -182,7 +188,7 @@ class ToolTemplatesResourceWithRawResponse(BaseResource):
         return await self._call_raw(_LIST_TOOL_TEMPLATES)
 
     async def create(
-        self, body: ToolTemplateCreate | None = None, /, **fields: Any
+        self, body: ToolTemplateCreate | None = None, **fields: Any
     ) -> RawResponse[ToolTemplate]:
         """Create a tool template
 
@@ -214,7 +220,7 @@ class ToolTemplatesResourceWithRawResponse(BaseResource):
         return await self._call_raw(_GET_TOOL_TEMPLATE, path=(tool_template_id,))
 
     async def update(
-        self, tool_template_id: str, body: ToolTemplateUpdate | None = None, /, **fields: Any
+        self, tool_template_id: str, /, body: ToolTemplateUpdate | None = None, **fields: Any
     ) -> RawResponse[ToolTemplate]:
         """Update a tool template
 

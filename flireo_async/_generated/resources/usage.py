@@ -16,6 +16,7 @@ from ..._response import RawResponse
 from ..._types import UNSET, UnsetType
 from ..models import (
     UsageList,
+    UsageLog,
 )
 
 _GET_USAGE: Operation[UsageList] = Operation(
