@@ -24,9 +24,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _util import server  # noqa: E402
+from _util import server
 
-from flireo_async import AsyncFlireo  # noqa: E402
+from flireo_async import AsyncFlireo
 
 PAGE = 1000
 
@@ -62,7 +62,9 @@ def child(base: str, rows: int, mode: str) -> None:
                             raise KeyboardInterrupt
 
                     try:
-                        await export_usage(client, Path(tmp) / "usage.csv", format="csv", page_size=PAGE, progress=progress)
+                        await export_usage(
+                            client, Path(tmp) / "usage.csv", format="csv", page_size=PAGE, progress=progress
+                        )
                     except KeyboardInterrupt:
                         pass
                     return done, time.perf_counter() - start
@@ -75,7 +77,9 @@ def child(base: str, rows: int, mode: str) -> None:
 def measure(base: str, rows: int, mode: str) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, __file__, "--child", base, str(rows), mode],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
 

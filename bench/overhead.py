@@ -21,9 +21,9 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _util import server  # noqa: E402
+from _util import server
 
-from flireo_async import AsyncFlireo  # noqa: E402
+from flireo_async import AsyncFlireo
 
 AGENT_ID = "3f6d2a9e-8c41-4b7a-9e2d-5a1c7f0b6e13"
 

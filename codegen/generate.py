@@ -192,7 +192,8 @@ def load_models(source: str) -> types.ModuleType:
     ``flireo_async`` itself is not imported: it depends on the code being generated.
     """
     spec = importlib.util.spec_from_file_location("_codegen_types", ROOT / "flireo_async" / "_types.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     types_module = importlib.util.module_from_spec(spec)
     sys.modules["_codegen_types"] = types_module
     spec.loader.exec_module(types_module)

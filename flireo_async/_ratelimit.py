@@ -77,7 +77,8 @@ class TokenBucket:
 
     async def wait_cool_down(self) -> None:
         """Wait out a cool-down that started while this task was queued elsewhere."""
-        while (left := self._blocked_until - self._clock()) > 0:
+        # A loop, not an Event: another 429 may extend the cool-down while we sleep.
+        while (left := self._blocked_until - self._clock()) > 0:  # noqa: ASYNC110
             await asyncio.sleep(left)
 
     def cool_down(self, seconds: float) -> None:

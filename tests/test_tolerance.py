@@ -110,7 +110,8 @@ async def test_byok_delete_returns_keys_or_none(mocked: aioresponses, client: As
     mocked.delete(f"{BASE}/byok", payload={"success": True, "byok_keys": {"openai_secret_id": None}})
     mocked.delete(f"{BASE}/byok", status=204)
     keys = await client.byok.delete(provider="openai")
-    assert keys is not None and keys.openai_secret_id is None
+    assert keys is not None
+    assert keys.openai_secret_id is None
     assert await client.byok.delete(provider="openai") is None
 
 
