@@ -89,9 +89,6 @@ async def main() -> None:
     parser.add_argument("--child", nargs=3, metavar=("BASE", "ROWS", "MODE"))
     parser.add_argument("--pages", type=int, default=200)
     args = parser.parse_args()
-    if args.child:
-        child(args.child[0], int(args.child[1]), args.child[2])
-        return
     rows = args.pages * PAGE
     with server("--rows", str(rows), "--page-delay", "0.02") as base:
         results = {}
@@ -113,4 +110,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    if len(sys.argv) == 5 and sys.argv[1] == "--child":
+        child(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+    else:
+        asyncio.run(main())

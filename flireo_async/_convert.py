@@ -11,6 +11,7 @@ discriminators through the generated ``TAGGED_UNIONS`` table.
 from __future__ import annotations
 
 import datetime as _dt
+import sys
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -63,10 +64,16 @@ def _kind(value: Any) -> str:
     )
 
 
+_fromisoformat = _dt.datetime.fromisoformat
+_NATIVE_Z = sys.version_info >= (3, 11)  # fromisoformat understands "Z" from 3.11 on
+
+
 def parse_datetime(value: str) -> _dt.datetime:
     """Parse an ISO 8601 timestamp, with or without milliseconds; a naive one is taken as UTC."""
-    text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
-    parsed = _dt.datetime.fromisoformat(text)
+    if _NATIVE_Z:
+        parsed = _fromisoformat(value)
+    else:
+        parsed = _fromisoformat(value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=_dt.timezone.utc)
     return parsed
@@ -342,88 +349,98 @@ def _plans(cls: type) -> tuple[list[_FieldPlan], str | None]:
 
 
 def _attrs_structure_hook(conv: _Converter, cls: type) -> Callable[[Any, Any], Any]:
-    """A decoder specialised for ``cls``: a fast path compiled for the class, and a precise
-    slow path that runs only when the fast one meets a problem, to name the bad field."""
+    """A decoder specialised for ``cls``.
+
+    JSON objects of one type nearly always arrive with the same keys in the same order, so the
+    decoder compiles one small function per key sequence it meets ("shape") that reads exactly
+    those keys, checks their types inline and builds the instance. Anything unusual (a wrong
+    type, a missing required field) falls back to the precise slow path, which names the field.
+    """
     slow = _attrs_structure_slow(conv, cls)
     plans, extra_name = _plans(cls)
-    known = frozenset({p.wire for p in plans} | {alias for p in plans for alias in p.aliases})
-    env: dict[str, Any] = {"cls": cls, "slow": slow, "known": known, "DecodeError": DecodeError}
-    lines = [
-        "def structure(d, _):",
-        "    if type(d) is not dict:",
-        "        return slow(d, _)",
-        "    kw = {}",
-        "    try:",
-        "        pass",
-    ]
+    by_key: dict[str, tuple[int, _FieldPlan]] = {}
     for i, plan in enumerate(plans):
-        keys = (plan.wire, *plan.aliases)
-        lines.append(f"        if {plan.wire!r} in d:")
-        lines.append(f"            x = d[{plan.wire!r}]")
-        for alias in plan.aliases:
-            lines.append(f"        elif {alias!r} in d:")
-            lines.append(f"            x = d[{alias!r}]")
-        lines.append("        else:")
-        lines.append("            return slow(d, _)" if plan.required else "            x = kw")
-        if not plan.required:
-            lines.append("        if x is not kw:")
-        pad = "            " if not plan.required else "        "
-        lines += [pad + line for line in _convert_lines(conv, env, i, plan.name, plan.type)]
-        del keys
-    lines.append("    except DecodeError:")
-    lines.append("        return slow(d, _)")
-    if extra_name is not None:
-        lines.append("    if len(d) > len(kw):")
-        lines.append("        extra = {k: v for k, v in d.items() if k not in known}")
-        lines.append("        if extra:")
-        lines.append(f"            kw[{extra_name!r}] = extra")
-    lines.append("    return cls(**kw)")
-    namespace: dict[str, Any] = {}
-    exec(compile("\n".join(lines), f"<flireo decoder {cls.__name__}>", "exec"), env, namespace)  # noqa: S102
-    return namespace["structure"]  # type: ignore[no-any-return]
+        for key in (plan.wire, *plan.aliases):
+            by_key.setdefault(key, (i, plan))
+    required = {plan.name for plan in plans if plan.required}
+    shapes: dict[tuple[str, ...], Callable[[dict[str, Any]], Any]] = {}
+    env: dict[str, Any] = {"cls": cls, "bad": _bad}
+
+    def compile_shape(keys: tuple[str, ...]) -> Callable[[dict[str, Any]], Any]:
+        args: list[str] = []
+        seen: set[str] = set()
+        extra: list[str] = []
+        for key in keys:
+            entry = by_key.get(key)
+            if entry is None:
+                extra.append(f"{key!r}: d[{key!r}]")
+                continue
+            i, plan = entry
+            if plan.name in seen:  # an alias next to the canonical key: the canonical one wins
+                continue
+            if key != plan.wire and plan.wire in keys:
+                continue
+            seen.add(plan.name)
+            args.append(f"{plan.name}={_expression(conv, env, i, f'd[{key!r}]', plan.type)}")
+        if not required <= seen:
+            return lambda d: slow(d, None)
+        if extra and extra_name is not None:
+            args.append(f"{extra_name}={{{', '.join(extra)}}}")
+        source = f"def shape(d):\n    return cls({', '.join(args)})"
+        namespace: dict[str, Any] = {}
+        exec(compile(source, f"<flireo decoder {cls.__name__}>", "exec"), env, namespace)  # noqa: S102
+        return namespace["shape"]  # type: ignore[no-any-return]
+
+    def structure(d: Any, _: Any) -> Any:
+        if type(d) is not dict:
+            return slow(d, _)
+        keys = tuple(d)
+        shape = shapes.get(keys)
+        if shape is None:
+            shape = compile_shape(keys)
+            if len(shapes) < 64:
+                shapes[keys] = shape
+        try:
+            return shape(d)
+        except DecodeError:
+            return slow(d, _)
+
+    return structure
+
+
+def _bad() -> Any:
+    raise DecodeError("unexpected value")
 
 
 _INLINE_CHECKS = {
-    str: "type(x) is str",
-    bool: "type(x) is bool",
-    int: "type(x) is int",
+    str: "type(v) is str",
+    bool: "type(v) is bool",
+    int: "type(v) is int",
 }
 
 
-def _convert_lines(conv: _Converter, env: dict[str, Any], i: int, name: str, tp: Any) -> list[str]:
-    """Source lines that check/convert ``x`` and store it as ``kw[name]`` (or fall to slow)."""
+def _expression(conv: _Converter, env: dict[str, Any], i: int, source: str, tp: Any) -> str:
+    """A Python expression that decodes ``source`` as ``tp`` or raises DecodeError."""
     members = [m for m in typing.get_args(tp) if m is not UnsetType] if _is_union(tp) else [tp]
     nullable = type(None) in members
     members = [m for m in members if m is not type(None)]
-    null = "x is None or " if nullable else ""
+    null = "v is None or " if nullable else ""
     if len(members) == 1:
         (only,) = members
         if only in _INLINE_CHECKS:
-            return [
-                f"if {null}{_INLINE_CHECKS[only]}:",
-                f"    kw[{name!r}] = x",
-                "else:",
-                "    return slow(d, _)",
-            ]
+            return f"(v if {null}{_INLINE_CHECKS[only]} else bad()) if (v := {source}) is not bad else None"
         if only is float:
-            return [
-                f"if {null}type(x) is float:",
-                f"    kw[{name!r}] = x",
-                "elif type(x) is int:",
-                f"    kw[{name!r}] = float(x)",
-                "else:",
-                "    return slow(d, _)",
-            ]
+            return f"(v if {null}type(v) is float else float(v) if type(v) is int else bad()) if (v := {source}) is not bad else None"
         if only is Any:
-            return [f"kw[{name!r}] = x"]
+            return source
         env[f"h{i}"] = conv.get_structure_hook(only)
         env[f"t{i}"] = only
         if nullable:
-            return [f"kw[{name!r}] = None if x is None else h{i}(x, t{i})"]
-        return [f"kw[{name!r}] = h{i}(x, t{i})"]
+            return f"(None if (v := {source}) is None else h{i}(v, t{i}))"
+        return f"h{i}({source}, t{i})"
     env[f"h{i}"] = conv.get_structure_hook(tp)
     env[f"t{i}"] = tp
-    return [f"kw[{name!r}] = h{i}(x, t{i})"]
+    return f"h{i}({source}, t{i})"
 
 
 def _attrs_structure_slow(conv: _Converter, cls: type) -> Callable[[Any, Any], Any]:
