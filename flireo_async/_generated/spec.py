@@ -7864,7 +7864,7 @@ SPEC: dict[str, Any] = json.loads(r"""{
    },
    "ToolDefinition": {
     "description": "One tool the model may call (item of `llm_config.tools`). Decoding: `type` end_call/endCall gives EndCallTool, transfer_call/transferCall gives TransferCallTool, `function` (with a `function` object) gives NestedFunctionTool, anything else (no `type`) is the flat FunctionTool.",
-    "oneOf": [
+    "anyOf": [
      {
       "$ref": "#/components/schemas/FunctionTool"
      },
@@ -8289,7 +8289,7 @@ SPEC: dict[str, Any] = json.loads(r"""{
    },
    "ToolTemplate": {
     "description": "A reusable tool definition; the shape of `tool_config` depends on `tool_type` (unknown types decode as GenericToolTemplate).",
-    "oneOf": [
+    "anyOf": [
      {
       "$ref": "#/components/schemas/FunctionToolTemplate"
      },
@@ -8599,7 +8599,7 @@ SPEC: dict[str, Any] = json.loads(r"""{
      },
      "tool_config": {
       "description": "Configuration matching `tool_type`: FunctionTemplateConfig, an empty object for end_call, or TransferCallTemplateConfig.",
-      "oneOf": [
+      "anyOf": [
        {
         "$ref": "#/components/schemas/FunctionTemplateConfig"
        },
@@ -8643,7 +8643,7 @@ SPEC: dict[str, Any] = json.loads(r"""{
      },
      "tool_config": {
       "description": "Complete replacement configuration matching `tool_type`.",
-      "oneOf": [
+      "anyOf": [
        {
         "$ref": "#/components/schemas/FunctionTemplateConfig"
        },
@@ -10739,7 +10739,7 @@ SPEC: dict[str, Any] = json.loads(r"""{
    },
    "WebhookMessage": {
     "description": "A webhook event message, discriminated by `type`; unknown event types decode as GenericWebhookMessage.",
-    "oneOf": [
+    "anyOf": [
      {
       "$ref": "#/components/schemas/AssistantRequestMessage"
      },
@@ -11247,7 +11247,7 @@ SPEC: dict[str, Any] = json.loads(r"""{
    },
    "ToolCallsResponse": {
     "description": "Reply to a tool-calls webhook: results (canonical), simple, error, or direct form (any JSON object that is the result itself and does not use the top-level keys `results`, `result` or `error`).",
-    "oneOf": [
+    "anyOf": [
      {
       "$ref": "#/components/schemas/ToolCallsResultsResponse"
      },
