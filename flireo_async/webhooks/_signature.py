@@ -19,7 +19,9 @@ def compute_signature(body: bytes, secret: str, timestamp: str) -> str:
     return mac.hexdigest()
 
 
-def sign(body: bytes, secret: str, timestamp: int | None = None, *, event: str | None = None) -> dict[str, str]:
+def sign(
+    body: bytes, secret: str, timestamp: int | None = None, *, event: str | None = None
+) -> dict[str, str]:
     """The headers Flireo sends with a webhook whose raw body is ``body`` (for tests and the
     fake server): ``X-Webhook-Timestamp``, ``X-Webhook-Signature`` and, when given,
     ``X-Webhook-Event``."""
