@@ -35,7 +35,7 @@ async def stream(base: str, rows: int, prefetch: int) -> tuple[int, float]:
     async with AsyncFlireo(api_key="bench", base_url=base, rate_limit=None, prefetch=prefetch) as client:
         start = time.perf_counter()
         count = 0
-        async for log in client.usage.list(limit=PAGE):
+        async for _log in client.usage.list(limit=PAGE):
             count += 1
             if count >= rows:
                 break

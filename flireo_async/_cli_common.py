@@ -187,7 +187,7 @@ def print_table(title: str, rows: Sequence[tuple[str, str]], *, stream: TextIO |
         else:
             table = Table(title=title, show_header=False, title_justify="left")
             table.add_column(style="bold")
-            table.add_column(justify="right")
+            table.add_column()
             for name, value in rows:
                 table.add_row(name, value)
             Console(file=out).print(table)

@@ -184,7 +184,7 @@ class TurnTaking:
         default=UNSET, metadata={"wire": "interruption_min_words"}
     )
     """Caller words (0–10) needed to interrupt; 0 = word count off."""
-    false_interruption_timeout: float | None | UnsetType = attrs.field(
+    false_interruption_timeout: float | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "false_interruption_timeout"}
     )
     """False-interruption timeout (0.2–5 s, default 1.5); null turns it off."""
@@ -224,7 +224,7 @@ class SilenceConfig:
 
     messages: list[str] | UnsetType = attrs.field(default=UNSET, metadata={"wire": "messages"})
     """Lines for successive silence checks (max 5)."""
-    final_message: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "final_message"})
+    final_message: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "final_message"})
     """Last line before the call ends."""
     first_check_seconds: int | UnsetType = attrs.field(
         default=UNSET, metadata={"wire": "first_check_seconds"}
@@ -332,7 +332,7 @@ class GenericToolTemplate:
     """Creation time."""
     org_id: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "org_id"})
     """Owning organization."""
-    description: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "description"})
+    description: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "description"})
     """Free-text description."""
     updated_at: datetime | UnsetType = attrs.field(default=UNSET, metadata={"wire": "updated_at"})
     """Last update time."""
@@ -388,7 +388,7 @@ class ToolTemplateCreate:
         FunctionTemplateConfig | EndCallTemplateConfig | TransferCallTemplateConfig | dict[str, Any]
     ) = attrs.field(metadata={"wire": "tool_config"})
     """Configuration matching `tool_type`: FunctionTemplateConfig, an empty object for end_call, or TransferCallTemplateConfig."""
-    description: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "description"})
+    description: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "description"})
     """Free-text description."""
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
     """Keys the spec does not declare, kept as received so that nothing is lost."""
@@ -400,7 +400,7 @@ class ToolTemplateUpdate:
 
     name: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "name"})
     """Display name."""
-    description: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "description"})
+    description: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "description"})
     """Free-text description; null clears it."""
     tool_type: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "tool_type"})
     """Tool type; `tool_config` must match it. Known values: `function`, `end_call`, `transfer_call` (open set; other values may appear)."""
@@ -428,31 +428,31 @@ class Number:
     """Creation time."""
     updated_at: datetime = attrs.field(metadata={"wire": "updated_at"})
     """Last update time."""
-    agent_id: str | None | UnsetType = attrs.field(
+    agent_id: str | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "agent_id", "aliases": ("assistant_id",)}
     )
     """Agent answering inbound calls; null means calls are not handled."""
-    agent_name: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "agent_name"})
+    agent_name: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "agent_name"})
     """Name of the assigned agent."""
-    business_name: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "business_name"})
+    business_name: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "business_name"})
     """Business name of the assigned agent."""
-    transfer_trunk_id: str | None | UnsetType = attrs.field(
+    transfer_trunk_id: str | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "transfer_trunk_id"}
     )
     """SIP trunk used for transfers from this number."""
-    transfer_trunk_name: str | None | UnsetType = attrs.field(
+    transfer_trunk_name: str | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "transfer_trunk_name"}
     )
     """Name of the transfer trunk."""
-    workflow_id: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "workflow_id"})
+    workflow_id: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "workflow_id"})
     """Attached call workflow (a resource outside this API reference)."""
-    workflow_name: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "workflow_name"})
+    workflow_name: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "workflow_name"})
     """Name of the attached workflow."""
-    source: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "source"})
+    source: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "source"})
     """Origin of the number (values undocumented)."""
     is_active: bool | UnsetType = attrs.field(default=UNSET, metadata={"wire": "is_active"})
     """Whether the number is active."""
-    name: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "name"})
+    name: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "name"})
     """Display label, e.g. `Main Support Line` (older API versions; may be absent)."""
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
     """Keys the spec does not declare, kept as received so that nothing is lost."""
@@ -464,17 +464,17 @@ class NumberCreate:
 
     phone_number: str = attrs.field(metadata={"wire": "phone_number"})
     """E.164 phone number to register, e.g. `+31850835037`."""
-    agent_id: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "agent_id"})
+    agent_id: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "agent_id"})
     """Agent that answers inbound calls."""
-    transfer_trunk_id: str | None | UnsetType = attrs.field(
+    transfer_trunk_id: str | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "transfer_trunk_id"}
     )
     """SIP trunk used for transfers."""
-    workflow_id: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "workflow_id"})
+    workflow_id: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "workflow_id"})
     """Call workflow to attach."""
     is_active: bool | UnsetType = attrs.field(default=UNSET, metadata={"wire": "is_active"})
     """Whether the number is active."""
-    name: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "name"})
+    name: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "name"})
     """Display label (inferred; older API versions)."""
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
     """Keys the spec does not declare, kept as received so that nothing is lost."""
@@ -484,17 +484,17 @@ class NumberCreate:
 class NumberUpdate:
     """Partial update of a number; send null to unassign the agent, trunk or workflow."""
 
-    agent_id: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "agent_id"})
+    agent_id: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "agent_id"})
     """Agent that answers inbound calls; null unassigns it."""
-    transfer_trunk_id: str | None | UnsetType = attrs.field(
+    transfer_trunk_id: str | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "transfer_trunk_id"}
     )
     """SIP trunk used for transfers; null detaches it."""
-    workflow_id: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "workflow_id"})
+    workflow_id: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "workflow_id"})
     """Call workflow; null detaches it."""
     is_active: bool | UnsetType = attrs.field(default=UNSET, metadata={"wire": "is_active"})
     """Whether the number is active."""
-    name: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "name"})
+    name: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "name"})
     """Display label (inferred; older API versions)."""
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
     """Keys the spec does not declare, kept as received so that nothing is lost."""
@@ -530,45 +530,45 @@ class Call:
     """Creation time."""
     updated_at: datetime = attrs.field(metadata={"wire": "updated_at"})
     """Last update time."""
-    direction: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "direction"})
+    direction: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "direction"})
     """Call direction. Known values: `inbound`, `outbound`, `web` (open set; other values may appear)."""
-    caller_phone: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "caller_phone"})
+    caller_phone: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "caller_phone"})
     """Caller's E.164 number; null on web calls and after the metadata retention period."""
-    assistant_phone: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "assistant_phone"})
+    assistant_phone: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "assistant_phone"})
     """The agent's (called) E.164 number; null on web calls."""
-    phone_number: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "phone_number"})
+    phone_number: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "phone_number"})
     """The platform number involved."""
-    agent_id: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "agent_id"})
+    agent_id: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "agent_id"})
     """Agent that handled the call."""
-    number_id: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "number_id"})
+    number_id: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "number_id"})
     """Registered number involved."""
-    agent_name: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "agent_name"})
+    agent_name: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "agent_name"})
     """Name of the agent."""
-    business_name: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "business_name"})
+    business_name: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "business_name"})
     """Business name of the agent."""
-    started_at: datetime | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "started_at"})
+    started_at: datetime | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "started_at"})
     """When the call was answered."""
-    ended_at: datetime | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "ended_at"})
+    ended_at: datetime | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "ended_at"})
     """When the call ended."""
-    duration_seconds: int | None | UnsetType = attrs.field(
+    duration_seconds: int | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "duration_seconds"}
     )
     """Call duration in seconds."""
-    end_reason: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "end_reason"})
+    end_reason: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "end_reason"})
     """Why the call ended. Known values: `user_hangup`, `max_duration` (open set; other values may appear)."""
-    error: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "error"})
+    error: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "error"})
     """Error text for failed calls."""
-    summary: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "summary"})
+    summary: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "summary"})
     """AI-generated summary."""
-    analysis_result: dict[str, Any] | None | UnsetType = attrs.field(
+    analysis_result: dict[str, Any] | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "analysis_result"}
     )
     """Structured data extracted per the agent's analysis_plan."""
-    messages: list[LLMMessage] | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "messages"})
+    messages: list[LLMMessage] | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "messages"})
     """Transcript."""
-    room_name: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "room_name"})
+    room_name: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "room_name"})
     """Media room name."""
-    recording_url: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "recording_url"})
+    recording_url: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "recording_url"})
     """Recording URL when recording is enabled."""
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
     """Keys the spec does not declare, kept as received so that nothing is lost."""
@@ -684,11 +684,11 @@ class UsageLog:
     """The organization's own TTS key was used (may be absent)."""
     call_type: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "call_type"})
     """Call type (may be absent); web = started from a browser. Known values: `phone`, `web` (open set; other values may appear)."""
-    phone_number: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "phone_number"})
+    phone_number: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "phone_number"})
     """Platform number involved."""
-    agent_name: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "agent_name"})
+    agent_name: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "agent_name"})
     """Name of the agent."""
-    business_name: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "business_name"})
+    business_name: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "business_name"})
     """Business name of the agent."""
     call_id: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "call_id"})
     """Call id (older API versions)."""
@@ -752,11 +752,11 @@ class SipTrunk:
     """Creation time."""
     updated_at: datetime = attrs.field(metadata={"wire": "updated_at"})
     """Last update time."""
-    provider: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "provider"})
+    provider: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "provider"})
     """SIP provider name (free text)."""
-    transport: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "transport"})
+    transport: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "transport"})
     """SIP transport (default udp). Known values: `udp`, `tcp`, `tls` (open set; other values may appear)."""
-    auth_username: str | None | UnsetType = attrs.field(
+    auth_username: str | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "auth_username", "aliases": ("username",)}
     )
     """SIP authentication user name."""
@@ -822,41 +822,41 @@ class VoiceDescription:
 class ByokKeys:
     """Vault secret id per provider (non-null means a key is configured); the keys themselves are never returned."""
 
-    deepgram_secret_id: str | None | UnsetType = attrs.field(
+    deepgram_secret_id: str | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "deepgram_secret_id"}
     )
     """Vault secret id of the Deepgram key."""
-    openai_secret_id: str | None | UnsetType = attrs.field(
+    openai_secret_id: str | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "openai_secret_id"}
     )
     """Vault secret id of the OpenAI key."""
-    elevenlabs_secret_id: str | None | UnsetType = attrs.field(
+    elevenlabs_secret_id: str | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "elevenlabs_secret_id"}
     )
     """Vault secret id of the ElevenLabs key."""
-    inworld_secret_id: str | None | UnsetType = attrs.field(
+    inworld_secret_id: str | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "inworld_secret_id"}
     )
     """Vault secret id of the Inworld key."""
-    resend_secret_id: str | None | UnsetType = attrs.field(
+    resend_secret_id: str | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "resend_secret_id"}
     )
     """Vault secret id of the Resend key (required for the Domains endpoints)."""
-    xai_secret_id: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "xai_secret_id"})
+    xai_secret_id: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "xai_secret_id"})
     """Vault secret id of the xAI key."""
-    gladia_secret_id: str | None | UnsetType = attrs.field(
+    gladia_secret_id: str | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "gladia_secret_id"}
     )
     """Vault secret id of the Gladia key."""
-    mistral_secret_id: str | None | UnsetType = attrs.field(
+    mistral_secret_id: str | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "mistral_secret_id"}
     )
     """Vault secret id of the Mistral key."""
-    google_secret_id: str | None | UnsetType = attrs.field(
+    google_secret_id: str | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "google_secret_id"}
     )
     """Vault secret id of the Google key."""
-    google_vertex_secret_id: str | None | UnsetType = attrs.field(
+    google_vertex_secret_id: str | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "google_vertex_secret_id"}
     )
     """Vault secret id of the Google Vertex key."""
@@ -954,7 +954,7 @@ class ResendDomainList:
     """Domains in your Resend account and the one currently selected for the organization."""
 
     domains: list[ResendDomain] = attrs.field(metadata={"wire": "domains"})
-    selected_domain_id: str | None | UnsetType = attrs.field(
+    selected_domain_id: str | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "selected_domain_id"}
     )
     """Resend id of the domain currently selected for the organization."""
@@ -1002,7 +1002,7 @@ class AnalysisTemplate:
     """Creation time."""
     updated_at: datetime = attrs.field(metadata={"wire": "updated_at"})
     """Last update time."""
-    description: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "description"})
+    description: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "description"})
     """Free-text description."""
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
     """Keys the spec does not declare, kept as received so that nothing is lost."""
@@ -1020,7 +1020,7 @@ class AnalysisTemplateCreate:
     """Prompt with placeholders {transcript}, {summary}, {duration}, {caller_number}."""
     schema: dict[str, Any] = attrs.field(metadata={"wire": "schema"})
     """JSON Schema of the extracted data."""
-    description: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "description"})
+    description: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "description"})
     """Free-text description."""
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
     """Keys the spec does not declare, kept as received so that nothing is lost."""
@@ -1032,7 +1032,7 @@ class AnalysisTemplateUpdate:
 
     name: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "name"})
     """Display name."""
-    description: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "description"})
+    description: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "description"})
     """Free-text description; null clears it."""
     system_prompt: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "system_prompt"})
     """Instructions for the analysis model."""
@@ -1104,7 +1104,7 @@ class Campaign:
     """Creation time."""
     updated_at: datetime = attrs.field(metadata={"wire": "updated_at"})
     """Last update time."""
-    system_message_template: str | None | UnsetType = attrs.field(
+    system_message_template: str | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "system_message_template"}
     )
     """System message with {{variable}} placeholders filled per lead from `variables`."""
@@ -1120,7 +1120,7 @@ class CampaignUpdate:
     """Display name."""
     status: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "status"})
     """New status; set scheduled to start or resume calling, paused to stop, cancelled to end (completed cannot be set). Known values: `draft`, `scheduled`, `paused`, `cancelled` (open set; other values may appear)."""
-    system_message_template: str | None | UnsetType = attrs.field(
+    system_message_template: str | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "system_message_template"}
     )
     """System message with {{variable}} placeholders; null clears it."""
@@ -1154,9 +1154,9 @@ class CampaignLead:
     """Creation time."""
     variables: dict[str, str] | UnsetType = attrs.field(default=UNSET, metadata={"wire": "variables"})
     """Values for the template placeholders."""
-    call_id: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "call_id"})
+    call_id: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "call_id"})
     """Call placed for this lead."""
-    last_attempt_at: datetime | None | UnsetType = attrs.field(
+    last_attempt_at: datetime | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "last_attempt_at"}
     )
     """Time of the last call attempt."""
@@ -1238,11 +1238,11 @@ class WebhookCall:
 class WebhookPhoneNumber:
     """The platform number involved in the call (fields are null on web calls)."""
 
-    id: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "id"})
+    id: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "id"})
     """Registered number id; null on web calls."""
-    number: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "number"})
+    number: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "number"})
     """E.164 number; null on web calls."""
-    name: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "name"})
+    name: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "name"})
     """Display name of the number."""
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
     """Keys the spec does not declare, kept as received so that nothing is lost."""
@@ -1252,7 +1252,7 @@ class WebhookPhoneNumber:
 class WebhookCustomer:
     """The other party of the call."""
 
-    number: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "number"})
+    number: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "number"})
     """E.164 number of the other party; null on web calls."""
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
     """Keys the spec does not declare, kept as received so that nothing is lost."""
@@ -1329,11 +1329,11 @@ class SpeechConfig:
         default=UNSET, metadata={"wire": "background_audio"}
     )
     silence: SilenceConfig | UnsetType = attrs.field(default=UNSET, metadata={"wire": "silence"})
-    end_call_message: str | None | UnsetType = attrs.field(
+    end_call_message: str | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "end_call_message"}
     )
     """Spoken before the agent ends the call itself (pipeline only)."""
-    first_message_outbound: str | None | UnsetType = attrs.field(
+    first_message_outbound: str | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "first_message_outbound"}
     )
     """Opening line for outbound calls; falls back to `first_message`."""
@@ -1436,7 +1436,7 @@ class FunctionToolTemplate:
     """Creation time."""
     org_id: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "org_id"})
     """Owning organization."""
-    description: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "description"})
+    description: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "description"})
     """Free-text description."""
     updated_at: datetime | UnsetType = attrs.field(default=UNSET, metadata={"wire": "updated_at"})
     """Last update time."""
@@ -1460,7 +1460,7 @@ class EndCallToolTemplate:
     """Creation time."""
     org_id: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "org_id"})
     """Owning organization."""
-    description: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "description"})
+    description: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "description"})
     """Free-text description."""
     updated_at: datetime | UnsetType = attrs.field(default=UNSET, metadata={"wire": "updated_at"})
     """Last update time."""
@@ -1484,7 +1484,7 @@ class TransferCallToolTemplate:
     """Creation time."""
     org_id: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "org_id"})
     """Owning organization."""
-    description: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "description"})
+    description: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "description"})
     """Free-text description."""
     updated_at: datetime | UnsetType = attrs.field(default=UNSET, metadata={"wire": "updated_at"})
     """Last update time."""
@@ -1567,13 +1567,13 @@ class Domain:
     """Creation time."""
     updated_at: datetime = attrs.field(metadata={"wire": "updated_at"})
     """Last update time."""
-    resend_domain_id: str | None | UnsetType = attrs.field(
+    resend_domain_id: str | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "resend_domain_id"}
     )
     """Id of the domain at Resend."""
-    records: list[DomainRecord] | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "records"})
+    records: list[DomainRecord] | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "records"})
     """DNS records to create at your DNS host."""
-    verified_at: datetime | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "verified_at"})
+    verified_at: datetime | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "verified_at"})
     """When the domain was verified."""
     verified: bool | UnsetType = attrs.field(default=UNSET, metadata={"wire": "verified"})
     """True when verified, equivalent to status == "verified" (older API versions)."""
@@ -1635,7 +1635,7 @@ class Organization:
         default=UNSET, metadata={"wire": "has_local_models_access"}
     )
     """Whether local models may be used (may be absent)."""
-    parent_org_id: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "parent_org_id"})
+    parent_org_id: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "parent_org_id"})
     """Parent agency organization; set for child organizations (may be absent)."""
     children: list[OrganizationChild] | UnsetType = attrs.field(default=UNSET, metadata={"wire": "children"})
     """Child organizations; only present when include_children=true."""
@@ -1659,7 +1659,7 @@ class CampaignCreate:
     """Daily window end, `HH:MM:SS`."""
     timezone: str = attrs.field(metadata={"wire": "timezone"})
     """IANA time zone, e.g. `Europe/Amsterdam`."""
-    system_message_template: str | None | UnsetType = attrs.field(
+    system_message_template: str | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "system_message_template"}
     )
     """System message with {{variable}} placeholders filled per lead."""
@@ -2148,23 +2148,23 @@ class Agent:
     """Creation time."""
     updated_at: datetime = attrs.field(metadata={"wire": "updated_at"})
     """Last update time."""
-    business_name: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "business_name"})
+    business_name: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "business_name"})
     """Business the agent represents."""
-    notification_email: str | None | UnsetType = attrs.field(
+    notification_email: str | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "notification_email"}
     )
     """Receives call notifications."""
-    notification_emails: list[str] | None | UnsetType = attrs.field(
+    notification_emails: list[str] | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "notification_emails"}
     )
     """Up to 5 addresses that receive the end-of-call report."""
-    recording_consent: RecordingConsent | None | UnsetType = attrs.field(
+    recording_consent: RecordingConsent | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "recording_consent"}
     )
     """Recording consent prompt (inbound phone calls only)."""
-    first_message: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "first_message"})
+    first_message: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "first_message"})
     """Greeting spoken when the call starts."""
-    max_duration_seconds: int | None | UnsetType = attrs.field(
+    max_duration_seconds: int | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "max_duration_seconds"}
     )
     """Hard per-call limit in seconds, e.g. 600."""
@@ -2176,31 +2176,31 @@ class Agent:
         default=UNSET, metadata={"wire": "silence_timeout_seconds"}
     )
     """Silence timeout in seconds."""
-    voicemail_detection: bool | None | UnsetType = attrs.field(
+    voicemail_detection: bool | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "voicemail_detection"}
     )
     """Detect answering machines."""
-    voicemail_message: str | None | UnsetType = attrs.field(
+    voicemail_message: str | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "voicemail_message"}
     )
     """Message left when voicemail is detected."""
     gdpr_mode: bool | UnsetType = attrs.field(default=UNSET, metadata={"wire": "gdpr_mode"})
     """Privacy mode flag (exact effect undocumented)."""
-    webhook_url: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "webhook_url"})
+    webhook_url: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "webhook_url"})
     """Default target for all webhook events."""
-    webhook_secret: str | None | UnsetType = attrs.field(
+    webhook_secret: str | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "webhook_secret"}, repr=redacted_repr
     )
     """HMAC key for webhook signatures; returned in responses, treat it as a secret."""
-    webhook_events: list[str] | None | UnsetType = attrs.field(
+    webhook_events: list[str] | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "webhook_events"}
     )
     """Webhook events to deliver; only listed events are sent."""
-    analysis_plan: AnalysisPlan | None | UnsetType = attrs.field(
+    analysis_plan: AnalysisPlan | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "analysis_plan"}
     )
     """Post-call structured extraction."""
-    speech_config: SpeechConfig | None | UnsetType = attrs.field(
+    speech_config: SpeechConfig | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "speech_config"}
     )
     """Turn taking, pronunciation, background audio and silence handling."""
@@ -2214,25 +2214,25 @@ class AgentCreate:
 
     name: str = attrs.field(metadata={"wire": "name"})
     """Display name."""
-    business_name: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "business_name"})
+    business_name: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "business_name"})
     """Business the agent represents."""
-    notification_email: str | None | UnsetType = attrs.field(
+    notification_email: str | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "notification_email"}
     )
     """Receives call notifications."""
-    notification_emails: list[str] | None | UnsetType = attrs.field(
+    notification_emails: list[str] | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "notification_emails"}
     )
     """Up to 5 addresses that receive the end-of-call report. (accepted on create: inferred)"""
-    recording_consent: RecordingConsent | None | UnsetType = attrs.field(
+    recording_consent: RecordingConsent | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "recording_consent"}
     )
     """Recording consent prompt (inbound phone calls only). (accepted on create: inferred)"""
-    first_message: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "first_message"})
+    first_message: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "first_message"})
     """Greeting spoken when the call starts."""
     is_active: bool | UnsetType = attrs.field(default=UNSET, metadata={"wire": "is_active"})
     """False means the agent answers no calls."""
-    max_duration_seconds: int | None | UnsetType = attrs.field(
+    max_duration_seconds: int | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "max_duration_seconds"}
     )
     """Hard per-call limit in seconds, e.g. 600."""
@@ -2244,27 +2244,27 @@ class AgentCreate:
         default=UNSET, metadata={"wire": "silence_timeout_seconds"}
     )
     """Silence timeout in seconds."""
-    voicemail_detection: bool | None | UnsetType = attrs.field(
+    voicemail_detection: bool | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "voicemail_detection"}
     )
     """Detect answering machines."""
-    voicemail_message: str | None | UnsetType = attrs.field(
+    voicemail_message: str | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "voicemail_message"}
     )
     """Message left when voicemail is detected."""
     gdpr_mode: bool | UnsetType = attrs.field(default=UNSET, metadata={"wire": "gdpr_mode"})
     """Privacy mode flag (exact effect undocumented)."""
-    webhook_url: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "webhook_url"})
+    webhook_url: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "webhook_url"})
     """Default target for all webhook events."""
-    webhook_secret: str | None | UnsetType = attrs.field(
+    webhook_secret: str | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "webhook_secret"}, repr=redacted_repr
     )
     """HMAC key for webhook signatures; returned in responses, treat it as a secret."""
-    webhook_events: list[str] | None | UnsetType = attrs.field(
+    webhook_events: list[str] | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "webhook_events"}
     )
     """Webhook events to deliver; only listed events are sent."""
-    analysis_plan: AnalysisPlan | None | UnsetType = attrs.field(
+    analysis_plan: AnalysisPlan | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "analysis_plan"}
     )
     """Post-call structured extraction."""
@@ -2272,9 +2272,9 @@ class AgentCreate:
     """Speech-to-text settings; the server fills defaults when omitted on create."""
     llm_config: LLMConfig | UnsetType = attrs.field(default=UNSET, metadata={"wire": "llm_config"})
     """Language-model settings; the server fills defaults when omitted on create."""
-    tts_config: TTSConfig | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "tts_config"})
+    tts_config: TTSConfig | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "tts_config"})
     """Text-to-speech settings; null for realtime (speech-to-speech) agents."""
-    speech_config: SpeechConfig | None | UnsetType = attrs.field(
+    speech_config: SpeechConfig | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "speech_config"}
     )
     """Turn taking, pronunciation, background audio and silence handling."""
@@ -2288,25 +2288,25 @@ class AgentUpdate:
 
     name: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "name"})
     """Display name."""
-    business_name: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "business_name"})
+    business_name: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "business_name"})
     """Business the agent represents."""
-    notification_email: str | None | UnsetType = attrs.field(
+    notification_email: str | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "notification_email"}
     )
     """Receives call notifications."""
-    notification_emails: list[str] | None | UnsetType = attrs.field(
+    notification_emails: list[str] | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "notification_emails"}
     )
     """Up to 5 addresses that receive the end-of-call report."""
-    recording_consent: RecordingConsent | None | UnsetType = attrs.field(
+    recording_consent: RecordingConsent | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "recording_consent"}
     )
     """Recording consent prompt (inbound phone calls only)."""
-    first_message: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "first_message"})
+    first_message: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "first_message"})
     """Greeting spoken when the call starts."""
     is_active: bool | UnsetType = attrs.field(default=UNSET, metadata={"wire": "is_active"})
     """False means the agent answers no calls."""
-    max_duration_seconds: int | None | UnsetType = attrs.field(
+    max_duration_seconds: int | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "max_duration_seconds"}
     )
     """Hard per-call limit in seconds, e.g. 600."""
@@ -2318,27 +2318,27 @@ class AgentUpdate:
         default=UNSET, metadata={"wire": "silence_timeout_seconds"}
     )
     """Silence timeout in seconds."""
-    voicemail_detection: bool | None | UnsetType = attrs.field(
+    voicemail_detection: bool | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "voicemail_detection"}
     )
     """Detect answering machines."""
-    voicemail_message: str | None | UnsetType = attrs.field(
+    voicemail_message: str | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "voicemail_message"}
     )
     """Message left when voicemail is detected."""
     gdpr_mode: bool | UnsetType = attrs.field(default=UNSET, metadata={"wire": "gdpr_mode"})
     """Privacy mode flag (exact effect undocumented)."""
-    webhook_url: str | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "webhook_url"})
+    webhook_url: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "webhook_url"})
     """Default target for all webhook events."""
-    webhook_secret: str | None | UnsetType = attrs.field(
+    webhook_secret: str | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "webhook_secret"}, repr=redacted_repr
     )
     """HMAC key for webhook signatures; returned in responses, treat it as a secret."""
-    webhook_events: list[str] | None | UnsetType = attrs.field(
+    webhook_events: list[str] | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "webhook_events"}
     )
     """Webhook events to deliver; only listed events are sent."""
-    analysis_plan: AnalysisPlan | None | UnsetType = attrs.field(
+    analysis_plan: AnalysisPlan | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "analysis_plan"}
     )
     """Post-call structured extraction. Replaces the whole block; null clears it."""
@@ -2346,9 +2346,9 @@ class AgentUpdate:
     """Speech-to-text settings; replaces the whole block."""
     llm_config: LLMConfig | UnsetType = attrs.field(default=UNSET, metadata={"wire": "llm_config"})
     """Language-model settings; replaces the whole block."""
-    tts_config: TTSConfig | None | UnsetType = attrs.field(default=UNSET, metadata={"wire": "tts_config"})
+    tts_config: TTSConfig | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "tts_config"})
     """Text-to-speech settings; null for realtime (speech-to-speech) agents. Replaces the whole block; null clears it."""
-    speech_config: SpeechConfig | None | UnsetType = attrs.field(
+    speech_config: SpeechConfig | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "speech_config"}
     )
     """Turn taking, pronunciation, background audio and silence handling. Replaces the whole block; null clears it."""

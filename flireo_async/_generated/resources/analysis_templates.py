@@ -100,7 +100,7 @@ class AnalysisTemplatesResource(BaseResource):
         system_prompt: str,
         user_prompt: str,
         schema: dict[str, Any],
-        description: str | None | UnsetType = UNSET,
+        description: str | UnsetType | None = UNSET,
     ) -> AnalysisTemplate: ...
     async def create(self, body: AnalysisTemplateCreate | None = None, **fields: Any) -> AnalysisTemplate:
         """Create an analysis template
@@ -139,7 +139,7 @@ class AnalysisTemplatesResource(BaseResource):
         /,
         *,
         name: str | UnsetType = UNSET,
-        description: str | None | UnsetType = UNSET,
+        description: str | UnsetType | None = UNSET,
         system_prompt: str | UnsetType = UNSET,
         user_prompt: str | UnsetType = UNSET,
         schema: dict[str, Any] | UnsetType = UNSET,

@@ -131,7 +131,7 @@ class CampaignsResource(BaseResource):
         schedule_start_time: str,
         schedule_end_time: str,
         timezone: str,
-        system_message_template: str | None | UnsetType = UNSET,
+        system_message_template: str | UnsetType | None = UNSET,
         leads: builtins.list[LeadCreate] | UnsetType = UNSET,
     ) -> Campaign: ...
     async def create(self, body: CampaignCreate | None = None, **fields: Any) -> Campaign:
@@ -168,7 +168,7 @@ class CampaignsResource(BaseResource):
         *,
         name: str | UnsetType = UNSET,
         status: str | UnsetType = UNSET,
-        system_message_template: str | None | UnsetType = UNSET,
+        system_message_template: str | UnsetType | None = UNSET,
         schedule_start_time: str | UnsetType = UNSET,
         schedule_end_time: str | UnsetType = UNSET,
         timezone: str | UnsetType = UNSET,

@@ -87,11 +87,11 @@ class NumbersResource(BaseResource):
         self,
         *,
         phone_number: str,
-        agent_id: str | None | UnsetType = UNSET,
-        transfer_trunk_id: str | None | UnsetType = UNSET,
-        workflow_id: str | None | UnsetType = UNSET,
+        agent_id: str | UnsetType | None = UNSET,
+        transfer_trunk_id: str | UnsetType | None = UNSET,
+        workflow_id: str | UnsetType | None = UNSET,
         is_active: bool | UnsetType = UNSET,
-        name: str | None | UnsetType = UNSET,
+        name: str | UnsetType | None = UNSET,
     ) -> Number: ...
     async def create(self, body: NumberCreate | None = None, **fields: Any) -> Number:
         """Register a number
@@ -125,11 +125,11 @@ class NumbersResource(BaseResource):
         number_id: str,
         /,
         *,
-        agent_id: str | None | UnsetType = UNSET,
-        transfer_trunk_id: str | None | UnsetType = UNSET,
-        workflow_id: str | None | UnsetType = UNSET,
+        agent_id: str | UnsetType | None = UNSET,
+        transfer_trunk_id: str | UnsetType | None = UNSET,
+        workflow_id: str | UnsetType | None = UNSET,
         is_active: bool | UnsetType = UNSET,
-        name: str | None | UnsetType = UNSET,
+        name: str | UnsetType | None = UNSET,
     ) -> Number: ...
     async def update(self, number_id: str, /, body: NumberUpdate | None = None, **fields: Any) -> Number:
         """Update a number

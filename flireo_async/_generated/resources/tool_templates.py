@@ -99,7 +99,7 @@ class ToolTemplatesResource(BaseResource):
         | EndCallTemplateConfig
         | TransferCallTemplateConfig
         | dict[str, Any],
-        description: str | None | UnsetType = UNSET,
+        description: str | UnsetType | None = UNSET,
     ) -> ToolTemplate: ...
     async def create(self, body: ToolTemplateCreate | None = None, **fields: Any) -> ToolTemplate:
         """Create a tool template
@@ -134,7 +134,7 @@ class ToolTemplatesResource(BaseResource):
         /,
         *,
         name: str | UnsetType = UNSET,
-        description: str | None | UnsetType = UNSET,
+        description: str | UnsetType | None = UNSET,
         tool_type: str | UnsetType = UNSET,
         tool_config: FunctionTemplateConfig
         | EndCallTemplateConfig

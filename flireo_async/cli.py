@@ -1,0 +1,398 @@
+"""The ``flireo`` command: exports, bulk outbound calls, a local mock server and a demo.
+
+Exit codes: 0 everything worked; 1 some items failed or have an unknown outcome, or the API
+could not be reached or failed; 2 bad arguments or input, missing or rejected API key, unknown
+agent/number/campaign; 130 interrupted with Ctrl-C. Errors are one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import textwrap
+from collections.abc import Callable, Coroutine, Sequence
+from typing import IO, Any
+
+from . import __version__
+from ._cli_common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    CLIError,
+    Progress,
+)
+from ._errors import (
+    APIConnectionError,
+    APIResponseValidationError,
+    APIStatusError,
+    AuthenticationError,
+    FlireoError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+
+__all__ = ["main", "build_parser"]
+
+_ENV_HELP = """\
+credentials:
+  FLIREO_API_KEY     your API key (or --api-key)
+  FLIREO_BASE_URL    API base URL (or --base-url; default https://api.flireo.com/api/v1)
+
+exit codes:
+  0  everything worked
+  1  some calls failed or have an unknown outcome, or the API could not be reached
+  2  bad arguments or input file, missing or rejected API key, unknown agent/number/campaign
+"""
+
+_MAIN_EXAMPLES = """\
+examples:
+  flireo demo                                       try everything against a local fake API
+  flireo export usage --start-date 2026-01-01 --out usage.csv
+  flireo calls launch leads.csv --agent-id AGENT_ID --journal leads.journal
+  flireo mock --port 8080                           a fake API for your own tests
+
+"""
+
+
+def _paragraphs(*texts: str) -> str:
+    """Descriptions wrapped here, since the raw formatter (which keeps the examples' layout)
+    does not wrap."""
+    return "\n\n".join(textwrap.fill(text, 88) for text in texts)
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=32)
+
+
+def _common(parser: argparse.ArgumentParser, *, credentials: bool) -> None:
+    # Defaults are SUPPRESS so that an option given before the command is not reset by the
+    # subcommand's copy of it; readers use getattr(args, name, default).
+    group = parser.add_argument_group("common options")
+    if credentials:
+        group.add_argument(
+            "--api-key", default=argparse.SUPPRESS, metavar="KEY", help="API key (default: $FLIREO_API_KEY)"
+        )
+        group.add_argument(
+            "--base-url",
+            default=argparse.SUPPRESS,
+            metavar="URL",
+            help="API base URL (default: $FLIREO_BASE_URL or https://api.flireo.com/api/v1)",
+        )
+    group.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="no progress bars (they are also off when stderr is not a terminal)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``flireo`` (exposed for documentation and tests)."""
+    parser = argparse.ArgumentParser(
+        prog="flireo",
+        description=_paragraphs(
+            "Command-line tools for the Flireo voice-AI API: streaming exports, bulk outbound "
+            "calls with a crash-safe journal, a local mock server and a demo."
+        ),
+        epilog=_MAIN_EXAMPLES + _ENV_HELP,
+        formatter_class=_Formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"flireo-async {__version__}")
+    _common(parser, credentials=True)
+    commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
+
+    export = commands.add_parser(
+        "export",
+        help="stream usage logs, calls or campaign leads to CSV or JSON Lines",
+        description=_paragraphs(
+            "Stream usage logs, calls or a campaign's leads to a CSV or JSON Lines file, page by "
+            "page (constant memory). CSV columns are the API's field names; nested values are JSON "
+            "in the cell. The file appears under its name only once the export is complete."
+        ),
+        epilog="examples:\n"
+        "  flireo export usage --start-date 2026-01-01 --end-date 2026-01-31 --out january.csv\n"
+        "  flireo export calls --status ended --format jsonl --out calls.jsonl\n"
+        "  flireo export leads --campaign CAMPAIGN_ID --out leads.csv\n"
+        "  flireo export usage --out - | head        (- writes to stdout)\n\n" + _ENV_HELP,
+        formatter_class=_Formatter,
+    )
+    export.add_argument("what", choices=("usage", "calls", "leads"), help="what to export")
+    export.add_argument("--campaign", metavar="ID", help="campaign id (required for leads)")
+    export.add_argument(
+        "--start-date",
+        metavar="DATE",
+        help="only rows created at or after DATE (YYYY-MM-DD or ISO 8601 date-time; UTC)",
+    )
+    export.add_argument(
+        "--end-date",
+        metavar="DATE",
+        help="only rows created at or before DATE (a date alone includes that whole day)",
+    )
+    export.add_argument("--status", metavar="STATUS", help="calls only: only calls with this status")
+    export.add_argument(
+        "--format", choices=("csv", "jsonl"), help="output format (default: from the --out suffix, else csv)"
+    )
+    export.add_argument("--out", required=True, metavar="FILE", help="output file, or - for stdout")
+    export.add_argument(
+        "--page-size", type=int, default=1000, metavar="N", help="rows per API request, 1-1000 (default 1000)"
+    )
+    _common(export, credentials=True)
+    export.set_defaults(handler=_run_export)
+
+    calls = commands.add_parser(
+        "calls",
+        help="outbound calls (launch a CSV of leads)",
+        description="Outbound calls.",
+        formatter_class=_Formatter,
+    )
+    calls_commands = calls.add_subparsers(title="commands", dest="calls_command", metavar="COMMAND")
+    calls_commands.required = True
+    launch = calls_commands.add_parser(
+        "launch",
+        help="call every lead of a CSV file",
+        description=_paragraphs(
+            "Call every lead of a CSV file with a saved agent. The file needs a header with a "
+            "phone column (phone, phone_number or destination); other columns are ignored. Every "
+            "number must be E.164 (+31612345678); the whole file is checked before anyone is dialed.",
+            "Each lead ends as launched, failed (the API certainly did not dial: safe to retry) or "
+            "unknown (the call may have been placed: timeout, dropped connection, 5xx; never "
+            "retried automatically). With --journal FILE every attempt and outcome is written to "
+            "FILE before and after the request; rerun the same command after a crash or Ctrl-C "
+            "and launched or unknown leads are skipped while failed ones are retried.",
+        ),
+        epilog="examples:\n"
+        "  flireo calls launch leads.csv --agent-id 3f6d2a9e-... --journal leads.journal\n"
+        "  flireo calls launch leads.csv --agent-id ID --number-id NUMBER_ID --rate-limit 60\n\n" + _ENV_HELP,
+        formatter_class=_Formatter,
+    )
+    launch.add_argument("leads", metavar="LEADS.csv", help="CSV file with a phone column")
+    launch.add_argument("--agent-id", required=True, metavar="ID", help="saved agent that makes the calls")
+    launch.add_argument("--number-id", metavar="ID", help="your number shown as caller ID (default: any)")
+    launch.add_argument(
+        "--journal", metavar="FILE", help="append-only record that makes reruns skip leads already dialed"
+    )
+    launch.add_argument(
+        "--rate-limit",
+        type=int,
+        default=100,
+        metavar="N",
+        help="requests per minute (default 100, the API's limit)",
+    )
+    launch.add_argument(
+        "--max-in-flight", type=int, default=16, metavar="N", help="requests in flight at once (default 16)"
+    )
+    _common(launch, credentials=True)
+    launch.set_defaults(handler=_run_launch)
+
+    mock = commands.add_parser(
+        "mock",
+        help="run a local fake Flireo API (for development and tests)",
+        description=_paragraphs(
+            "Run FakeFlireo, an in-memory fake of the Flireo API with simulated calls, until "
+            "Ctrl-C. Prints the base URL and the API key to use."
+        ),
+        epilog="examples:\n"
+        "  flireo mock --port 8080\n"
+        "  flireo mock --speed 60 --rate-limit 0     (calls 60x faster, no rate limit)\n",
+        formatter_class=_Formatter,
+    )
+    mock.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    mock.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 = any free port)")
+    mock.add_argument(
+        "--rate-limit",
+        type=int,
+        default=100,
+        metavar="N",
+        help="requests per minute before 429 (default 100 like the API; 0 = unlimited)",
+    )
+    mock.add_argument(
+        "--speed", type=float, default=1.0, metavar="X", help="simulated time runs X times faster (default 1)"
+    )
+    mock.add_argument("--api-key", default="fl_test_fake", metavar="KEY", help="the key it accepts")
+    mock.add_argument("--seed", type=int, default=0, help="seed of the simulation (default 0)")
+    mock.set_defaults(handler=_run_mock, ctrl_c_exit=EXIT_OK)
+
+    demo = commands.add_parser(
+        "demo",
+        help="a short tour against a local fake API (no network, no key)",
+        description=_paragraphs(
+            "Start a fake Flireo API in this process, create an agent and a number, launch 200 "
+            "calls from a generated leads CSV, wait for them to end, export the usage logs to CSV "
+            "and print a summary. Needs no network and no API key; takes about 10 seconds."
+        ),
+        formatter_class=_Formatter,
+    )
+    demo.add_argument("--out", metavar="DIR", help="where to write the files (default: a new temp directory)")
+    demo.add_argument("--calls", type=int, default=200, metavar="N", help="number of leads (default 200)")
+    _common(demo, credentials=False)
+    demo.set_defaults(handler=_run_demo)
+    return parser
+
+
+# -- commands ------------------------------------------------------------------------------------
+
+
+def _client(args: argparse.Namespace, **settings: Any) -> Any:
+    from ._client import AsyncFlireo
+
+    key = getattr(args, "api_key", None) or os.environ.get("FLIREO_API_KEY", "")
+    if not key.strip():
+        raise CLIError("no API key: set FLIREO_API_KEY or pass --api-key", EXIT_USAGE)
+    base_url = getattr(args, "base_url", None) or os.environ.get("FLIREO_BASE_URL") or None
+    return AsyncFlireo(api_key=key, base_url=base_url, **settings)
+
+
+def _progress(args: argparse.Namespace) -> Progress:
+    return Progress(quiet=getattr(args, "quiet", False))
+
+
+async def _run_export(args: argparse.Namespace) -> int:
+    from .export import _bound, export_calls, export_leads, export_usage
+
+    if args.what == "leads" and not args.campaign:
+        raise CLIError("export leads needs --campaign ID", EXIT_USAGE)
+    if args.status and args.what != "calls":
+        raise CLIError("--status applies to export calls only", EXIT_USAGE)
+    if not 1 <= args.page_size <= 1000:
+        raise CLIError("--page-size must be from 1 to 1000", EXIT_USAGE)
+    try:
+        _bound(args.start_date, end=False)
+        _bound(args.end_date, end=True)
+    except ValueError as exc:
+        raise CLIError(str(exc), EXIT_USAGE) from None
+    fmt = args.format or ("jsonl" if args.out.lower().endswith((".jsonl", ".ndjson")) else "csv")
+    to_stdout = args.out == "-"
+    out: str | IO[str] = sys.stdout if to_stdout else _writable(args.out)
+    progress = _progress(args)
+    label = {"usage": "usage logs", "calls": "calls", "leads": "leads"}[args.what]
+    async with _client(args) as client:
+        with progress.bar(f"exporting {label}") as bar:
+            common: dict[str, Any] = dict(
+                format=fmt,
+                start_date=args.start_date,
+                end_date=args.end_date,
+                page_size=args.page_size,
+                progress=lambda done, total: bar.update(done, total),
+            )
+            if args.what == "usage":
+                rows = await export_usage(client, out, **common)
+            elif args.what == "calls":
+                rows = await export_calls(client, out, status=args.status, **common)
+            else:
+                try:
+                    rows = await export_leads(client, args.campaign, out, **common)
+                except NotFoundError:
+                    raise CLIError(f"campaign {args.campaign!r} not found (404)", EXIT_USAGE) from None
+    where = "stdout" if to_stdout else args.out
+    print(f"wrote {rows} {label} to {where} ({fmt})", file=sys.stderr if to_stdout else sys.stdout)
+    return EXIT_OK
+
+
+def _writable(path: str) -> str:
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise CLIError(f"cannot write {path}: directory {directory} does not exist", EXIT_USAGE)
+    return path
+
+
+async def _run_launch(args: argparse.Namespace) -> int:
+    from ._cli_launch import LaunchSummary, launch_from_csv, print_summary
+
+    if args.rate_limit < 1:
+        raise CLIError("--rate-limit must be at least 1 request per minute", EXIT_USAGE)
+    if args.max_in_flight < 1:
+        raise CLIError("--max-in-flight must be at least 1", EXIT_USAGE)
+    summary = LaunchSummary()
+    client = _client(args, rate_limit=args.rate_limit, max_concurrency=args.max_in_flight)
+    async with client:
+        try:
+            await launch_from_csv(
+                client,
+                args.leads,
+                agent_id=args.agent_id,
+                number_id=args.number_id,
+                journal=args.journal,
+                max_in_flight=args.max_in_flight,
+                progress=_progress(args),
+                summary=summary,
+            )
+        except asyncio.CancelledError:
+            summary.interrupted = True
+            print_summary(summary, journal=args.journal)
+            raise
+    print_summary(summary, journal=args.journal)
+    return EXIT_OK if summary.ok else EXIT_FAILED
+
+
+async def _run_mock(args: argparse.Namespace) -> int:
+    from ._demo import run_mock
+
+    return await run_mock(
+        host=args.host,
+        port=args.port,
+        rate_limit=args.rate_limit or None,
+        speed=args.speed,
+        api_key=args.api_key,
+        seed=args.seed,
+    )
+
+
+async def _run_demo(args: argparse.Namespace) -> int:
+    from ._demo import run_demo
+
+    if args.calls < 1:
+        raise CLIError("--calls must be at least 1", EXIT_USAGE)
+    return await run_demo(out_dir=args.out, calls=args.calls, progress=_progress(args))
+
+
+# -- entry point ---------------------------------------------------------------------------------
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"flireo: error: {message}", file=sys.stderr)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``flireo`` command with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], Coroutine[Any, Any, int]] | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    base_url = getattr(args, "base_url", None) or os.environ.get("FLIREO_BASE_URL") or "the API"
+    try:
+        return asyncio.run(handler(args))
+    except CLIError as exc:
+        return _fail(exc.message, exc.code)
+    except KeyboardInterrupt:
+        code: int = getattr(args, "ctrl_c_exit", EXIT_INTERRUPTED)
+        if code != EXIT_OK:  # Ctrl-C is how `flireo mock` is meant to stop
+            print("flireo: interrupted", file=sys.stderr)
+        return code
+    except AuthenticationError:
+        return _fail(
+            "the API key was rejected (401 Unauthorized): check FLIREO_API_KEY or --api-key", EXIT_USAGE
+        )
+    except PermissionDeniedError as exc:
+        return _fail(f"permission denied (403): {exc.message}", EXIT_USAGE)
+    except APIConnectionError as exc:
+        return _fail(f"cannot reach {base_url}: {exc}", EXIT_FAILED)
+    except APIStatusError as exc:
+        return _fail(f"the API answered {exc}", EXIT_FAILED)
+    except APIResponseValidationError as exc:
+        return _fail(f"unexpected response from the API: {exc}", EXIT_FAILED)
+    except FlireoError as exc:  # configuration: bad base URL, journal in use, ...
+        return _fail(str(exc), EXIT_USAGE)
+    except OSError as exc:
+        return _fail(f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}", EXIT_USAGE)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,253 @@
+"""Streaming exports of usage logs, calls and campaign leads to CSV or JSON Lines.
+
+Rows are written page by page as the paginator delivers them, so memory stays at a few pages
+whatever the size of the export::
+
+    async with AsyncFlireo() as client:
+        rows = await export_usage(client, "usage.csv", start_date="2026-01-01")
+
+CSV columns are the model's wire field names in the order of the spec. Nested objects and
+lists are JSON-encoded in their cell, date-times are ISO 8601 UTC with milliseconds (the API's
+format), booleans are ``true``/``false``, and an absent or null value is an empty cell. JSON
+Lines holds one object per line, exactly as :func:`flireo_async._convert.encode` produces it
+(unknown keys the server sent are kept).
+
+A path is written to a temporary file beside it and renamed into place when the export is
+complete, so a failed export never leaves a half-written file under the final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as _dt
+import json
+import os
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import IO, TYPE_CHECKING, Any, Literal, Union
+
+import attrs
+
+from ._convert import encode, parse_datetime
+from ._generated.spec import SPEC
+from ._pagination import Page
+from ._types import UNSET
+from .models import Call, CampaignLead, UsageLog
+
+if TYPE_CHECKING:
+    from ._client import AsyncFlireo
+
+__all__ = [
+    "ExportFormat",
+    "ProgressCallback",
+    "DateLike",
+    "columns",
+    "export_usage",
+    "export_calls",
+    "export_leads",
+]
+
+ExportFormat = Literal["csv", "jsonl"]
+"""``"csv"`` or ``"jsonl"`` (JSON Lines)."""
+
+ProgressCallback = Callable[[int, int | None], object]
+"""Called after every page with ``(rows written so far, total rows or None when unknown)``."""
+
+DateLike = Union[_dt.datetime, _dt.date, str]
+"""A filter bound: a datetime (naive = UTC), a date, or an ISO 8601 string.
+
+A date alone means the whole day: midnight for ``start_date``, the last millisecond of the day
+for ``end_date``.
+"""
+
+MAX_PAGE_SIZE = 1000
+"""The API's largest page (``limit``)."""
+
+
+def columns(model: type) -> list[str]:
+    """The CSV columns of a model: its wire field names in the order of the spec's properties."""
+    wires = [
+        field.metadata.get("wire", field.name)
+        for field in attrs.fields(model)
+        if not field.metadata.get("extra")
+    ]
+    schema = SPEC.get("components", {}).get("schemas", {}).get(model.__name__, {})
+    order = {name: position for position, name in enumerate(schema.get("properties", {}))}
+    # Fields the spec does not list keep their place after the listed ones (stable sort).
+    return sorted(wires, key=lambda wire: order.get(wire, len(order)))
+
+
+async def export_usage(
+    client: AsyncFlireo,
+    out: str | os.PathLike[str] | IO[str],
+    *,
+    format: ExportFormat = "csv",
+    start_date: DateLike | None = None,
+    end_date: DateLike | None = None,
+    page_size: int = MAX_PAGE_SIZE,
+    progress: ProgressCallback | None = None,
+) -> int:
+    """Write the usage logs (``GET /usage``) to ``out``; return the number of rows written.
+
+    ``out`` is a path or a text file object (opened with ``newline=""`` for CSV). The date
+    filters are passed to the API; see :data:`DateLike`.
+    """
+    pages = client.usage.list(
+        start_date=_bound(start_date, end=False),
+        end_date=_bound(end_date, end=True),
+        limit=_page_size(page_size),
+    ).pages()
+    return await _export(pages, UsageLog, out, format, progress)
+
+
+async def export_calls(
+    client: AsyncFlireo,
+    out: str | os.PathLike[str] | IO[str],
+    *,
+    format: ExportFormat = "csv",
+    start_date: DateLike | None = None,
+    end_date: DateLike | None = None,
+    status: str | None = None,
+    page_size: int = MAX_PAGE_SIZE,
+    progress: ProgressCallback | None = None,
+) -> int:
+    """Write the calls (``GET /calls``) to ``out``; return the number of rows written.
+
+    Filters (``start_date``, ``end_date``, ``status``) are passed to the API. Transcripts
+    (``messages``) and ``analysis_result`` are JSON-encoded in their CSV cells.
+    """
+    pages = client.calls.list(
+        start_date=_bound(start_date, end=False),
+        end_date=_bound(end_date, end=True),
+        status=status if status is not None else UNSET,
+        limit=_page_size(page_size),
+    ).pages()
+    return await _export(pages, Call, out, format, progress)
+
+
+async def export_leads(
+    client: AsyncFlireo,
+    campaign_id: str,
+    out: str | os.PathLike[str] | IO[str],
+    *,
+    format: ExportFormat = "csv",
+    start_date: DateLike | None = None,
+    end_date: DateLike | None = None,
+    page_size: int = MAX_PAGE_SIZE,
+    progress: ProgressCallback | None = None,
+) -> int:
+    """Write the leads of a campaign (``GET /campaigns/{id}/leads``) to ``out``; return the rows written.
+
+    The API has no date filters for leads: ``start_date`` / ``end_date`` are applied here to
+    each lead's ``created_at`` (and the progress total is then unknown).
+    """
+    low = _bound(start_date, end=False)
+    high = _bound(end_date, end=True)
+    pages = client.campaigns.list_leads(campaign_id, limit=_page_size(page_size)).pages()
+    keep: Callable[[Any], bool] | None = None
+    if low is not UNSET or high is not UNSET:
+
+        def keep(lead: Any) -> bool:
+            created: _dt.datetime = lead.created_at
+            return (low is UNSET or created >= low) and (high is UNSET or created <= high)
+
+    return await _export(pages, CampaignLead, out, format, progress, keep=keep)
+
+
+def _page_size(value: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_PAGE_SIZE:
+        raise ValueError(f"page_size must be an integer from 1 to {MAX_PAGE_SIZE}, got {value!r}")
+    return value
+
+
+def _bound(value: DateLike | None, *, end: bool) -> Any:
+    """A filter bound as an aware datetime (UNSET when not given)."""
+    if value is None:
+        return UNSET
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) == 10:  # YYYY-MM-DD
+            value = _dt.date.fromisoformat(text)
+        else:
+            try:
+                value = parse_datetime(text)
+            except ValueError:
+                raise ValueError(
+                    f"invalid date {value!r}: use YYYY-MM-DD or an ISO 8601 date-time such as 2026-01-07T10:00:00Z"
+                ) from None
+    if isinstance(value, _dt.datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=_dt.timezone.utc)
+    if isinstance(value, _dt.date):
+        moment = _dt.time(23, 59, 59, 999000) if end else _dt.time(0, 0)
+        return _dt.datetime.combine(value, moment, tzinfo=_dt.timezone.utc)
+    raise TypeError(f"expected a datetime, a date or an ISO 8601 string, got {type(value).__name__}")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return repr(value) if isinstance(value, float) else str(value)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+@contextlib.contextmanager
+def _open_out(out: str | os.PathLike[str] | IO[str]) -> Iterator[IO[str]]:
+    if not isinstance(out, (str, os.PathLike)):
+        yield out
+        return
+    path = os.fspath(out)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".partial", dir=directory)
+    try:
+        with open(fd, "w", encoding="utf-8", newline="") as stream:
+            yield stream
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+async def _export(
+    pages: AsyncIterator[Page[Any, Any]],
+    model: type,
+    out: str | os.PathLike[str] | IO[str],
+    format: ExportFormat,
+    progress: ProgressCallback | None,
+    *,
+    keep: Callable[[Any], bool] | None = None,
+) -> int:
+    if format not in ("csv", "jsonl"):
+        raise ValueError(f"format must be 'csv' or 'jsonl', got {format!r}")
+    rows = 0
+    with _open_out(out) as stream:
+        names = columns(model)
+        writer = csv.writer(stream, lineterminator="\n") if format == "csv" else None
+        if writer is not None:
+            writer.writerow(names)
+        async for page in pages:
+            items = page.items if keep is None else [item for item in page.items if keep(item)]
+            if writer is not None:
+                for item in items:
+                    data = encode(item)
+                    writer.writerow([_cell(data.get(name)) for name in names])
+            else:
+                stream.writelines(
+                    json.dumps(encode(item), ensure_ascii=False, separators=(",", ":")) + "\n"
+                    for item in items
+                )
+            rows += len(items)
+            if progress is not None:
+                # Without pagination (leads) the one response is complete: its size is the total.
+                total = None if keep is not None else (page.total if page.total is not None else rows)
+                progress(rows, total)
+        stream.flush()
+    return rows
