@@ -51,6 +51,19 @@ class TokenBucket:
             self._tokens = min(self._capacity, self._tokens + (now - self._stamp) * self._rate)
         self._stamp = now
 
+    def try_acquire(self) -> bool:
+        """Take a token now if one is free and nobody is queued; never waits."""
+        now = self._clock()
+        if self._blocked_until > now or self._lock.locked():
+            return False
+        if self.per_minute is None:
+            return True
+        self._refill(now)
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
     async def acquire(self) -> float:
         """Wait for a token (and for any cool-down); return the seconds waited."""
         if self.per_minute is None and self._blocked_until <= self._clock():
@@ -94,12 +107,12 @@ class TokenBucket:
         The headers can only slow us down: a lower server limit replaces ours, ``Remaining``
         caps the tokens, and ``Remaining: 0`` waits until ``Reset``.
         """
+        if self.per_minute is None:
+            return
         state = RateLimitState.from_headers(headers)
         if state.limit is None and state.remaining is None:
             return
         self.state = state
-        if self.per_minute is None:
-            return
         if state.limit is not None and 0 < state.limit < self.per_minute:
             self._configure(state.limit)
         if state.remaining is not None:

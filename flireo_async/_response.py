@@ -48,8 +48,16 @@ class RawResponse(Generic[T]):
 
     status: int
     headers: Mapping[str, str] = attrs.field(repr=False)
-    request_id: str | None
-    rate_limit: RateLimitState
     parsed: T
     attempts: int = 1
     """How many HTTP attempts the call took (1 when it was not retried)."""
+
+    @property
+    def request_id(self) -> str | None:
+        """The ``X-Request-Id`` header, when the API sent one."""
+        return self.headers.get("X-Request-Id")
+
+    @property
+    def rate_limit(self) -> RateLimitState:
+        """The ``X-RateLimit-*`` headers of this response."""
+        return RateLimitState.from_headers(self.headers)

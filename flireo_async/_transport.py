@@ -34,7 +34,7 @@ from ._errors import (
 from ._logging import logger
 from ._operation import Operation
 from ._ratelimit import KeyedWindows, TokenBucket
-from ._response import RateLimitState, RawResponse
+from ._response import RawResponse
 from ._types import UnsetType
 
 __all__ = ["Transport", "RETRYABLE_STATUSES", "backoff"]
@@ -104,6 +104,7 @@ class Transport:
         self._base = URL(config.base_url + "/", encoded=False)
         self._base_text = config.base_url.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=config.timeout)
+        self._urls: dict[tuple[str, tuple[str, ...]], URL] = {}
         self._headers = {
             "Authorization": f"Bearer {config.api_key}",
             "Accept": "application/json",
@@ -127,6 +128,16 @@ class Transport:
     # -- one call -----------------------------------------------------------------------------
 
     def build_url(self, op: Operation[Any], path: tuple[str, ...]) -> URL:
+        key = (op.path, path)
+        url = self._urls.get(key)
+        if url is None:
+            url = self._build_url(op, path)
+            if len(self._urls) >= 1024:  # a small cache: the same ids are often read repeatedly
+                self._urls.clear()
+            self._urls[key] = url
+        return url
+
+    def _build_url(self, op: Operation[Any], path: tuple[str, ...]) -> URL:
         text = op.path
         for index, (name, value) in enumerate(zip(op.path_params, path, strict=True)):
             if not isinstance(value, str) or not value:
@@ -161,7 +172,7 @@ class Transport:
         attempt = 0
         ambiguous_before = False
         while True:
-            waited = await self.bucket.acquire()
+            waited = 0.0 if self.bucket.try_acquire() else await self.bucket.acquire()
             if key is not None and op.per_key_limit is not None:
                 waited += await self.windows.acquire(
                     key, op.per_key_limit.requests, op.per_key_limit.per_seconds
@@ -268,15 +279,9 @@ class Transport:
                 url=str(url),
             ) from exc
 
-    def _raw(self, status: int, headers: Mapping[str, str], parsed: T, attempt: int) -> RawResponse[T]:
-        return RawResponse(
-            status=status,
-            headers=headers,
-            request_id=headers.get("X-Request-Id"),
-            rate_limit=RateLimitState.from_headers(headers),
-            parsed=parsed,
-            attempts=attempt + 1,
-        )
+    @staticmethod
+    def _raw(status: int, headers: Mapping[str, str], parsed: T, attempt: int) -> RawResponse[T]:
+        return RawResponse(status, headers, parsed, attempt + 1)
 
     # -- decoding -----------------------------------------------------------------------------
 
@@ -284,9 +289,11 @@ class Transport:
         if op.returns_none:
             return None  # type: ignore[return-value]
         try:
-            data = json.loads(raw) if raw.strip() else None
+            data = json.loads(raw) if raw else None
         except ValueError as exc:
-            raise self._invalid(f"{op.id}: the response is not JSON ({exc})", status, headers, raw) from exc
+            if raw.strip():
+                raise self._invalid(f"{op.id}: the response is not JSON ({exc})", status, headers, raw) from exc
+            data = None
         if op.bare_array_key is not None and isinstance(data, list):
             data = {op.bare_array_key: data}
         if op.unwrap is not None and data is not None:

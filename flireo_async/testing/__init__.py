@@ -1,0 +1,68 @@
+"""Testing tools: a stateful fake Flireo API server.
+
+>>> from flireo_async import AsyncFlireo
+>>> from flireo_async.testing import FakeFlireo
+>>> async with FakeFlireo(speed=100, rate_limit=None) as fake:
+...     async with AsyncFlireo(api_key=fake.api_key, base_url=fake.url) as client:
+...         agent = await client.agents.create(name="Support")
+...         await client.calls.create(destination="+31612345678", assistant_id=agent.id)
+...         await fake.wait_calls_finished()
+
+Also a pytest plugin (fixtures ``flireo_fake`` and ``flireo_client``), a threaded runner for
+synchronous code (:func:`run_in_thread`) and a process: ``python -m flireo_async.testing``.
+Needs the ``testing`` extra (``jsonschema``).
+
+Names are imported on first use, so that loading the pytest plugin (which lives in this
+package) costs nothing and works without the extra until a fixture is actually used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._cli import serve
+    from ._faults import FaultRule, Faults
+    from ._server import DEFAULT_API_KEY, FakeFlireo
+    from ._state import FakeState, RecordedRequest, WebhookDelivery
+    from ._thread import BackgroundFake, run_in_thread
+
+__all__ = [
+    "FakeFlireo",
+    "Faults",
+    "FaultRule",
+    "FakeState",
+    "RecordedRequest",
+    "WebhookDelivery",
+    "BackgroundFake",
+    "run_in_thread",
+    "serve",
+    "DEFAULT_API_KEY",
+]
+
+_HOMES = {
+    "FakeFlireo": "._server",
+    "DEFAULT_API_KEY": "._server",
+    "Faults": "._faults",
+    "FaultRule": "._faults",
+    "FakeState": "._state",
+    "RecordedRequest": "._state",
+    "WebhookDelivery": "._state",
+    "BackgroundFake": "._thread",
+    "run_in_thread": "._thread",
+    "serve": "._cli",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

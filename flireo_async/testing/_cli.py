@@ -1,0 +1,106 @@
+"""``python -m flireo_async.testing``: run the fake server as a process until Ctrl-C.
+
+:func:`serve` holds the logic so that other entry points (``flireo mock``) reuse it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from ._server import DEFAULT_API_KEY, FakeFlireo
+
+__all__ = ["serve", "main", "build_parser"]
+
+
+async def serve(
+    port: int = 8080,
+    rate_limit: int | None = 100,
+    speed: float = 1.0,
+    host: str = "127.0.0.1",
+    *,
+    api_key: str = DEFAULT_API_KEY,
+    seed: int = 0,
+    failure_share: float = 0.0,
+    out: TextIO | None = None,
+    stop: asyncio.Event | None = None,
+    **options: Any,
+) -> None:
+    """Run a :class:`FakeFlireo` until cancelled (or until ``stop`` is set), after printing
+    the base URL and key to use. Extra ``options`` go to the constructor."""
+    stream = out if out is not None else sys.stdout
+    async with FakeFlireo(
+        api_key=api_key,
+        host=host,
+        port=port,
+        speed=speed,
+        rate_limit=rate_limit,
+        seed=seed,
+        failure_share=failure_share,
+        **options,
+    ) as fake:
+        limit = "unlimited" if rate_limit is None else f"{rate_limit}/min"
+        print(f"Fake Flireo API listening on {fake.url}  (speed {speed:g}x, rate limit {limit})", file=stream)
+        print(f"  export FLIREO_BASE_URL={fake.url}", file=stream)
+        print(f"  export FLIREO_API_KEY={fake.api_key}", file=stream)
+        print("Press Ctrl-C to stop.", file=stream, flush=True)
+        await (stop.wait() if stop is not None else asyncio.Event().wait())
+
+
+def _rate_limit(text: str) -> int | None:
+    if text.lower() in ("none", "off", "0", "unlimited"):
+        return None
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be a positive number, or 0/none for unlimited")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m flireo_async.testing",
+        description="Run the fake Flireo API server (in-memory, simulated calls) until Ctrl-C.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=int, default=8080, help="port to listen on (default 8080; 0 = any free port)"
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=_rate_limit,
+        default=100,
+        help="requests per minute per key (default 100; 0 or 'none' = unlimited)",
+    )
+    parser.add_argument(
+        "--speed", type=float, default=1.0, help="simulation speed factor (default 1 = real time)"
+    )
+    parser.add_argument(
+        "--api-key", default=DEFAULT_API_KEY, help=f"the key to accept (default {DEFAULT_API_KEY})"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument(
+        "--failure-share", type=float, default=0.0, help="share of outbound calls that fail (0..1)"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments and serve until Ctrl-C; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(
+            serve(
+                args.port,
+                args.rate_limit,
+                args.speed,
+                args.host,
+                api_key=args.api_key,
+                seed=args.seed,
+                failure_share=args.failure_share,
+            )
+        )
+    return 0
