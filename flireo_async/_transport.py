@@ -292,7 +292,9 @@ class Transport:
             data = json.loads(raw) if raw else None
         except ValueError as exc:
             if raw.strip():
-                raise self._invalid(f"{op.id}: the response is not JSON ({exc})", status, headers, raw) from exc
+                raise self._invalid(
+                    f"{op.id}: the response is not JSON ({exc})", status, headers, raw
+                ) from exc
             data = None
         if op.bare_array_key is not None and isinstance(data, list):
             data = {op.bare_array_key: data}
