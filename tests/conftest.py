@@ -12,6 +12,17 @@ from flireo_async import AsyncFlireo
 from flireo_async._generated.spec import SPEC
 
 BASE = "https://api.test.flireo/api/v1"
+AGENT: dict[str, Any] = {
+    "id": "a1",
+    "name": "Support",
+    "is_active": True,
+    "stt_config": {"provider": "deepgram", "model": "nova-3-general", "language": "nl"},
+    "llm_config": {"provider": "openai", "model": "gpt-4o-mini"},
+    "tts_config": None,
+    "created_at": "2026-01-07T10:00:00.000Z",
+    "updated_at": "2026-01-07T10:00:00.000Z",
+}
+"""A minimal agent as the API sends it (the always-present fields)."""
 KEY = "fl_test_secret_key_123"
 
 

@@ -25,16 +25,10 @@ from flireo_async.models import (
     UsageLog,
 )
 
-AGENT = {
-    "id": "a1",
-    "name": "Support",
-    "is_active": True,
-    "stt_config": {"provider": "deepgram", "model": "nova-3-general", "language": "nl"},
-    "llm_config": {"provider": "openai", "model": "gpt-4o-mini"},
-    "tts_config": None,
-    "created_at": "2026-01-07T10:00:00.000Z",
-    "updated_at": "2026-01-07T10:00:00Z",
-}
+from .conftest import AGENT as AGENT_JSON
+
+# The updated_at without milliseconds: both forms must parse.
+AGENT = {**AGENT_JSON, "updated_at": "2026-01-07T10:00:00Z"}
 
 
 def test_datetimes_with_and_without_milliseconds() -> None:

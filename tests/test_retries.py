@@ -22,18 +22,8 @@ from flireo_async import (
     _transport,
 )
 
-from .conftest import BASE, KEY
+from .conftest import AGENT, BASE, KEY
 
-AGENT = {
-    "id": "a1",
-    "name": "Support",
-    "is_active": True,
-    "stt_config": {"provider": "deepgram", "model": "nova-3-general", "language": "nl"},
-    "llm_config": {"provider": "openai", "model": "gpt-4o-mini"},
-    "tts_config": None,
-    "created_at": "2026-01-07T10:00:00.000Z",
-    "updated_at": "2026-01-07T10:00:00.000Z",
-}
 REAL_BACKOFF = _transport.backoff
 OUTBOUND = {"success": True, "call_id": "call-outbound-1", "status": "dialing"}
 

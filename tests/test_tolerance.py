@@ -17,18 +17,8 @@ from flireo_async import (
 )
 from flireo_async.models import EndCallToolTemplate
 
-from .conftest import BASE
+from .conftest import AGENT, BASE
 
-AGENT = {
-    "id": "a1",
-    "name": "Support",
-    "is_active": True,
-    "stt_config": {"provider": "deepgram", "model": "nova-3-general", "language": "nl"},
-    "llm_config": {"provider": "openai", "model": "gpt-4o-mini"},
-    "tts_config": None,
-    "created_at": "2026-01-07T10:00:00.000Z",
-    "updated_at": "2026-01-07T10:00:00.000Z",
-}
 TEMPLATE = {
     "id": "t1",
     "name": "Bye",
