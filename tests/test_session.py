@@ -427,3 +427,14 @@ async def test_rate_limit_error_after_retries(serve: Any) -> None:
         with pytest.raises(RateLimitError) as info:
             await client.agents.get("a1")
     assert info.value.retry_after == 0
+
+
+def test_flireo_log_env_turns_on_the_logger(monkeypatch: pytest.MonkeyPatch) -> None:
+    from flireo_async._logging import logger, setup_from_env
+
+    monkeypatch.setenv("FLIREO_LOG", "debug")
+    monkeypatch.setattr(logger, "handlers", [])
+    monkeypatch.setattr(logger, "level", logging.NOTSET)
+    setup_from_env()
+    assert logger.level == logging.DEBUG
+    assert len(logger.handlers) == 1

@@ -217,3 +217,39 @@ async def test_success_body_not_matching_spec(body: bytes, mocked: aioresponses,
         await client.agents.list()
     assert info.value.body == body.decode()
     assert info.value.status == 200
+
+
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [
+        (400, "BadRequestError"),
+        (401, "AuthenticationError"),
+        (402, "InsufficientCreditsError"),
+        (403, "PermissionDeniedError"),
+        (404, "NotFoundError"),
+        (409, "ConflictError"),
+        (422, "UnprocessableEntityError"),
+        (418, "APIStatusError"),
+        (429, "RateLimitError"),
+        (500, "InternalServerError"),
+        (503, "InternalServerError"),
+    ],
+)
+async def test_every_status_maps_to_its_error_class(status: int, cls: str, mocked: aioresponses) -> None:
+    import flireo_async
+
+    mocked.get(
+        f"{BASE}/voices",
+        status=status,
+        payload={"error": "Something", "message": "went wrong"},
+        headers={"X-Request-Id": "req-7", "Retry-After": "0"},
+    )
+    async with AsyncFlireo(api_key="k", base_url=BASE, rate_limit=None, max_retries=0) as c:
+        with pytest.raises(flireo_async.APIStatusError) as info:
+            await c.voices.list()
+    assert type(info.value) is getattr(flireo_async, cls)
+    assert info.value.status == status
+    assert info.value.message == "Something: went wrong"
+    assert info.value.request_id == "req-7"
+    assert info.value.headers["X-Request-Id"] == "req-7"
+    assert info.value.body == {"error": "Something", "message": "went wrong"}
