@@ -363,43 +363,75 @@ def _attrs_structure_hook(conv: _Converter, cls: type) -> Callable[[Any, Any], A
         for key in (plan.wire, *plan.aliases):
             by_key.setdefault(key, (i, plan))
     required = {plan.name for plan in plans if plan.required}
-    shapes: dict[tuple[str, ...], Callable[[dict[str, Any]], Any]] = {}
-    env: dict[str, Any] = {"cls": cls, "bad": _bad}
+    shapes: dict[frozenset[str], Callable[[dict[str, Any]], Any]] = {}
+    env: dict[str, Any] = {
+        "cls": cls,
+        "bad": _bad,
+        "dt": _datetime_or_bad,
+        "new": object.__new__,
+        "put": object.__setattr__,
+    }
+
+    defaults: dict[str, str] = {}
+    for field in attrs.fields(cls):
+        if isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
+            env[f"f_{field.name}"] = field.default.factory
+            defaults[field.name] = f"f_{field.name}()"
+        elif field.default is not attrs.NOTHING:
+            env[f"d_{field.name}"] = field.default
+            defaults[field.name] = f"d_{field.name}"
 
     def compile_shape(keys: tuple[str, ...]) -> Callable[[dict[str, Any]], Any]:
-        args: list[str] = []
-        seen: set[str] = set()
+        values: dict[str, str] = {}
         extra: list[str] = []
+        skipped: list[str] = []
         for key in keys:
             entry = by_key.get(key)
             if entry is None:
                 extra.append(f"{key!r}: d[{key!r}]")
                 continue
             i, plan = entry
-            if plan.name in seen:  # an alias next to the canonical key: the canonical one wins
+            if plan.name in values or (key != plan.wire and plan.wire in keys):
+                # An alias next to the canonical key: the canonical one wins. The shape still
+                # reads it, so that a dict with another key in its place is not taken as this shape.
+                skipped.append(key)
                 continue
-            if key != plan.wire and plan.wire in keys:
-                continue
-            seen.add(plan.name)
-            args.append(f"{plan.name}={_expression(conv, env, i, f'd[{key!r}]', plan.type)}")
-        if not required <= seen:
+            values[plan.name] = _expression(conv, env, i, f"d[{key!r}]", plan.type)
+        if not required <= values.keys():
             return lambda d: slow(d, None)
         if extra and extra_name is not None:
-            args.append(f"{extra_name}={{{', '.join(extra)}}}")
-        source = f"def shape(d):\n    return cls({', '.join(args)})"
+            values[extra_name] = f"{{{', '.join(extra)}}}"
+        # The instance is built the way attrs' own __init__ builds a frozen class (one
+        # object.__setattr__ per field), without packing and unpacking keyword arguments.
+        lines = ["def shape(d):", *(f"    d[{key!r}]" for key in skipped), "    o = new(cls)"]
+        for field in attrs.fields(cls):
+            lines.append(f"    put(o, {field.name!r}, {values.get(field.name, defaults.get(field.name))})")
+        lines.append("    return o")
         namespace: dict[str, Any] = {}
-        exec(compile(source, f"<flireo decoder {cls.__name__}>", "exec"), env, namespace)  # noqa: S102
+        exec(compile("\n".join(lines), f"<flireo decoder {cls.__name__}>", "exec"), env, namespace)  # noqa: S102
         return namespace["shape"]  # type: ignore[no-any-return]
+
+    # The last shape used: a dict with as many keys for which the shape finds every key it
+    # reads has exactly that key set, so no key tuple needs to be built in the common case.
+    last: list[Any] = [-1, None]
 
     def structure(d: Any, _: Any) -> Any:
         if type(d) is not dict:
             return slow(d, _)
-        keys = tuple(d)
+        if len(d) == last[0]:
+            try:
+                return last[1](d)
+            except KeyError:
+                pass
+            except DecodeError:
+                return slow(d, _)
+        keys = frozenset(d)
         shape = shapes.get(keys)
         if shape is None:
-            shape = compile_shape(keys)
+            shape = compile_shape(tuple(d))
             if len(shapes) < 64:
                 shapes[keys] = shape
+        last[0], last[1] = len(d), shape
         try:
             return shape(d)
         except DecodeError:
@@ -412,11 +444,16 @@ def _bad() -> Any:
     raise DecodeError("unexpected value")
 
 
-_INLINE_CHECKS = {
-    str: "type(v) is str",
-    bool: "type(v) is bool",
-    int: "type(v) is int",
-}
+def _datetime_or_bad(value: Any) -> _dt.datetime:
+    if type(value) is str:
+        try:
+            return parse_datetime(value)
+        except ValueError:
+            pass
+    raise DecodeError("not a date-time")
+
+
+_INLINE_TYPES = {str: "str", bool: "bool", int: "int", float: "float"}
 
 
 def _expression(conv: _Converter, env: dict[str, Any], i: int, source: str, tp: Any) -> str:
@@ -424,15 +461,22 @@ def _expression(conv: _Converter, env: dict[str, Any], i: int, source: str, tp: 
     members = [m for m in typing.get_args(tp) if m is not UnsetType] if _is_union(tp) else [tp]
     nullable = type(None) in members
     members = [m for m in members if m is not type(None)]
-    null = "v is None or " if nullable else ""
     if len(members) == 1:
         (only,) = members
-        if only in _INLINE_CHECKS:
-            return f"(v if {null}{_INLINE_CHECKS[only]} else bad()) if (v := {source}) is not bad else None"
-        if only is float:
-            return f"(v if {null}type(v) is float else float(v) if type(v) is int else bad()) if (v := {source}) is not bad else None"
+        if only in _INLINE_TYPES:
+            # `v` is bound by the walrus in the condition, which is evaluated first.
+            check = (
+                f"(v := {source}) is None or type(v) is {_INLINE_TYPES[only]}"
+                if nullable
+                else (f"type(v := {source}) is {_INLINE_TYPES[only]}")
+            )
+            if only is float:  # JSON has one number type: an integer is a valid float
+                return f"(v if {check} else float(v) if type(v) is int else bad())"
+            return f"(v if {check} else bad())"
         if only is Any:
             return source
+        if only is _dt.datetime:
+            return f"(v if (v := {source}) is None else dt(v))" if nullable else f"dt({source})"
         env[f"h{i}"] = conv.get_structure_hook(only)
         env[f"t{i}"] = only
         if nullable:

@@ -145,3 +145,22 @@ def test_tool_definitions_decode_by_shape() -> None:
         list[ToolDefinition],
     )
     assert [type(t) for t in tools] == [FunctionTool, NestedFunctionTool, TransferCallTool]
+
+
+def test_decoders_keep_keys_apart_across_objects_of_the_same_size() -> None:
+    """The compiled decoders reuse the last key layout; a different layout must not be mistaken for it."""
+    base = {"id": "u", "duration_sec": 3, "created_at": "2026-01-07T10:00:00.000Z"}
+    both = decode({**base, "duration_seconds": 4}, UsageLog)  # canonical and alias: canonical wins
+    assert both.duration_sec == 3
+    other = decode({**base, "surprise": 1}, UsageLog)  # same size, an unknown key instead
+    assert other.extra == {"surprise": 1}
+    alias_only = decode(
+        {"id": "u", "duration_seconds": 9, "created_at": "2026-01-07T10:00:00.000Z", "x": 1}, UsageLog
+    )
+    assert alias_only.duration_sec == 9
+    assert alias_only.extra == {"x": 1}
+    logs = decode([base, {**base, "id": "v"}], list[UsageLog])
+    assert [log.id for log in logs] == ["u", "v"]
+    with pytest.raises(DecodeError) as info:
+        decode([base, {**base, "duration_sec": "bad"}], list[UsageLog])
+    assert info.value.path == "[1].duration_sec"
