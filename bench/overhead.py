@@ -63,7 +63,7 @@ async def run_sdk(base: str, n: int, concurrency: int) -> float:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=5000)
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; the best of each is kept")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds; the best of each is kept")
     args = parser.parse_args()
     with server() as base:
         await run_raw(base, 200, 10)  # warm up both paths and the server
