@@ -10,11 +10,8 @@ What is checked, and what is left out on purpose:
 - positive cases (valid requests): no 5xx, documented status codes, documented content types,
   response bodies conform to the schema of their status, documented headers
   (``X-RateLimit-*`` are sent because the fake has a generous rate limit) have their types.
-- negative cases (invalid requests): no 5xx, documented content types, and error bodies conform
-  to ``ErrorBody``. ``status_code_conformance`` is left out here: the fake answers 400 for an
-  out-of-range ``limit``/``offset`` on ``GET /campaigns/{id}/leads`` and for a non-boolean
-  ``include_children`` on ``GET /organizations``, as the API does for bad query values, but the
-  spec documents no 400 for those two operations.
+- negative cases (invalid requests): no 5xx, documented status codes, documented content types,
+  and error bodies conform to ``ErrorBody``.
 - ``negative_data_rejection`` / ``positive_data_acceptance`` are not used: the fake checks
   more than a schema can say (referenced ids exist, E.164 numbers, a resend key before domain
   calls) and rejects, e.g., an outbound call to an unknown agent with 404, which those checks
@@ -97,5 +94,11 @@ def test_valid_requests_get_conforming_responses(case: Case, fake: FakeFlireo) -
 def test_invalid_requests_never_break_the_server(case: Case, fake: FakeFlireo) -> None:
     response = call(case, fake)
     case.validate_response(
-        response, checks=[not_a_server_error, content_type_conformance, response_schema_conformance]
+        response,
+        checks=[
+            not_a_server_error,
+            status_code_conformance,
+            content_type_conformance,
+            response_schema_conformance,
+        ],
     )

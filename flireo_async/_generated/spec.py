@@ -5005,6 +5005,9 @@ SPEC: dict[str, Any] = json.loads(r"""{
        }
       }
      },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
      "401": {
       "$ref": "#/components/responses/Unauthorized"
      },
@@ -5646,6 +5649,9 @@ SPEC: dict[str, Any] = json.loads(r"""{
         }
        }
       }
+     },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
      },
      "401": {
       "$ref": "#/components/responses/Unauthorized"
