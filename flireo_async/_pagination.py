@@ -15,6 +15,7 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
+from ._generated.models import Pagination
 from ._logging import logger
 from ._types import UnsetType
 
@@ -35,9 +36,10 @@ class Page(Generic[ItemT, PageT]):
     response: PageT
 
     @property
-    def pagination(self) -> Any:
+    def pagination(self) -> Pagination | None:
+        """``{total, limit, offset}`` of this page, or ``None`` when the API left it out."""
         value = getattr(self.response, "pagination", None)
-        return None if isinstance(value, UnsetType) else value
+        return value if isinstance(value, Pagination) else None
 
 
 def _as_int(value: Any) -> int | None:

@@ -20,8 +20,6 @@ if TYPE_CHECKING:
 __all__ = ["BaseResource", "Requester"]
 
 T = TypeVar("T")
-M = TypeVar("M")
-ItemT = TypeVar("ItemT")
 
 
 class Requester(Protocol):
