@@ -253,3 +253,25 @@ async def test_every_status_maps_to_its_error_class(status: int, cls: str, mocke
     assert info.value.request_id == "req-7"
     assert info.value.headers["X-Request-Id"] == "req-7"
     assert info.value.body == {"error": "Something", "message": "went wrong"}
+
+
+async def test_older_flat_tool_template_shape_decodes(mocked: aioresponses, client: AsyncFlireo) -> None:
+    from flireo_async.models import GenericToolTemplate
+
+    old = {
+        "id": "t9",
+        "name": "lookup",
+        "description": "d",
+        "type": "function",
+        "url": "https://x.example/hook",
+        "async": False,
+        "asyncResponse": "One moment",
+        "parameters": {"type": "object"},
+        "created_at": "2026-01-07T10:00:00.000Z",
+    }
+    mocked.get(f"{BASE}/tool-templates/t9", payload={"tool_template": old})
+    template = await client.tool_templates.get("t9")
+    assert isinstance(template, GenericToolTemplate)
+    assert template.type == "function"
+    assert template.extra["url"] == "https://x.example/hook"
+    assert template.extra["asyncResponse"] == "One moment"

@@ -318,22 +318,24 @@ class ToolServer:
 
 @attrs.frozen(kw_only=True)
 class GenericToolTemplate:
-    """A tool template with an unknown `tool_type`; `tool_config` is kept as a free-form object."""
+    """A tool template with an unknown `tool_type` (its `tool_config` kept as a free-form object), or one in the older flat shape (`type` instead of `tool_type`, the tool's keys at the top level, kept in `extra`)."""
 
     id: str = attrs.field(metadata={"wire": "id"})
     """Template id."""
     name: str = attrs.field(metadata={"wire": "name"})
     """Display name, e.g. `Customer Lookup`."""
-    tool_type: str = attrs.field(metadata={"wire": "tool_type"})
-    """Tool type not known to this SDK."""
-    tool_config: dict[str, Any] = attrs.field(metadata={"wire": "tool_config"})
-    """Tool configuration (shape depends on the unknown tool type)."""
     created_at: datetime = attrs.field(metadata={"wire": "created_at"})
     """Creation time."""
+    tool_type: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "tool_type"})
+    """Tool type not known to this SDK."""
+    type: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "type"})
+    """Older flat shape only, the tool type (`function`, `endCall`, `transferCall`)."""
     org_id: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "org_id"})
     """Owning organization."""
     description: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "description"})
     """Free-text description."""
+    tool_config: dict[str, Any] | UnsetType = attrs.field(default=UNSET, metadata={"wire": "tool_config"})
+    """Tool configuration (shape depends on the unknown tool type)."""
     updated_at: datetime | UnsetType = attrs.field(default=UNSET, metadata={"wire": "updated_at"})
     """Last update time."""
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
@@ -1760,7 +1762,7 @@ class EndOfCallReportMessage:
 class GenericWebhookMessage:
     """A webhook message with an event type unknown to this SDK (common fields only)."""
 
-    type: str = attrs.field(metadata={"wire": "type"})
+    type: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "type"})
     """Event name. Known values: `assistant-request`, `tool-calls`, `status-update`, `end-of-call-report` (open set; other values may appear)."""
     timestamp: datetime | UnsetType = attrs.field(default=UNSET, metadata={"wire": "timestamp"})
     """When the event was generated."""

@@ -8473,15 +8473,17 @@ SPEC: dict[str, Any] = json.loads(r"""{
    },
    "GenericToolTemplate": {
     "type": "object",
-    "description": "A tool template with an unknown `tool_type`; `tool_config` is kept as a free-form object.",
+    "description": "A tool template with an unknown `tool_type` (its `tool_config` kept as a free-form object), or one in the older flat shape (`type` instead of `tool_type`, the tool's keys at the top level, kept in `extra`).",
     "required": [
      "id",
      "name",
-     "tool_type",
-     "tool_config",
      "created_at"
     ],
     "properties": {
+     "type": {
+      "type": "string",
+      "description": "Older flat shape only, the tool type (`function`, `endCall`, `transferCall`)."
+     },
      "id": {
       "type": "string",
       "description": "Template id."
