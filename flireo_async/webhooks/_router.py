@@ -489,7 +489,7 @@ class WebhookRouter:
             return _dumps({"error": f"The tool '{invocation.name}' failed."})
 
     async def _on_event(self, message: WebhookMessage) -> tuple[Reply, bool]:
-        handler = self._events.get(message.type)
+        handler = self._events.get(message.type) if isinstance(message.type, str) else None
         if handler is not None:
             try:
                 await _invoke(handler, message)
