@@ -524,24 +524,37 @@ def _attrs_structure_slow(conv: _Converter, cls: type) -> Callable[[Any, Any], A
 
 
 def _attrs_unstructure_hook(conv: _Converter, cls: type) -> Callable[[Any], dict[str, Any]]:
+    """An encoder compiled for ``cls``: UNSET fields are left out, ``None`` stays null,
+    scalars are copied, date-times formatted, and anything else goes back to the converter."""
     plans, extra_name = _plans(cls)
-    steps = [(p.name, p.wire) for p in plans]
-    unstructure = conv.unstructure
-    scalar = (str, int, float, bool)
-
-    def unstructure_attrs(obj: Any) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for name, wire in steps:
-            value = getattr(obj, name)
-            if value is UNSET:
-                continue
-            out[wire] = value if value is None or type(value) in scalar else unstructure(value)
-        if extra_name is not None:
-            for key, value in getattr(obj, extra_name).items():
-                out.setdefault(key, value)
-        return out
-
-    return unstructure_attrs
+    env: dict[str, Any] = {
+        "UNSET": UNSET,
+        "u": conv.unstructure,
+        "fmt": format_datetime,
+        "dt": _dt.datetime,
+        "scalar": (str, int, float, bool),
+    }
+    lines = ["def unstructure(o):", "    out = {}"]
+    for plan in plans:
+        members = set(typing.get_args(plan.type)) if _is_union(plan.type) else {plan.type}
+        members -= {UnsetType, type(None)}
+        if members <= {str, int, float, bool}:
+            value = "v"
+        elif members == {_dt.datetime}:
+            value = "v if v is None else fmt(v) if type(v) is dt else u(v)"
+        else:
+            value = "v if v is None or type(v) in scalar else u(v)"
+        lines += [f"    v = o.{plan.name}", "    if v is not UNSET:", f"        out[{plan.wire!r}] = {value}"]
+    if extra_name is not None:
+        lines += [
+            f"    if o.{extra_name}:",
+            f"        for k, x in o.{extra_name}.items():",
+            "            out.setdefault(k, x)",
+        ]
+    lines.append("    return out")
+    namespace: dict[str, Any] = {}
+    exec(compile("\n".join(lines), f"<flireo encoder {cls.__name__}>", "exec"), env, namespace)  # noqa: S102
+    return namespace["unstructure"]  # type: ignore[no-any-return]
 
 
 converter = _make_converter()
