@@ -142,7 +142,7 @@ def _make_converter() -> _Converter:
     conv.register_structure_hook(float, structure_float)
     conv.register_structure_hook(bool, structure_bool)
     conv.register_structure_hook(_dt.datetime, structure_datetime)
-    conv.register_structure_hook(Any, structure_any)
+    conv.register_structure_hook_func(lambda tp: tp is Any, structure_any)
     conv.register_unstructure_hook(_dt.datetime, format_datetime)
 
     conv.register_structure_hook_factory(_is_list, lambda t: _list_hook(conv, t))
