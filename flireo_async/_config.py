@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from typing import Any
 from urllib.parse import urlsplit
 
 import attrs
@@ -66,8 +67,8 @@ class ClientConfig:
                 raise FlireoError(f"invalid {name}: {getattr(self, name)!r}")
 
     @classmethod
-    def from_env(cls, api_key: str | None, base_url: str | None, **settings: object) -> ClientConfig:
+    def from_env(cls, api_key: str | None, base_url: str | None, **settings: Any) -> ClientConfig:
         """Fill ``api_key`` and ``base_url`` from FLIREO_API_KEY / FLIREO_BASE_URL when not given."""
         key = api_key if api_key is not None else os.environ.get("FLIREO_API_KEY", "")
         url = base_url or os.environ.get("FLIREO_BASE_URL") or DEFAULT_BASE_URL
-        return cls(api_key=key, base_url=url.rstrip("/"), **settings)  # type: ignore[arg-type]
+        return cls(api_key=key, base_url=url.rstrip("/"), **settings)

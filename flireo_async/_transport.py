@@ -79,10 +79,6 @@ def _query_value(value: Any) -> str:
     return str(value)
 
 
-class _Ambiguous(Exception):
-    """Internal: an attempt failed in a way that says nothing about what the server did."""
-
-
 class Transport:
     """Executes operations for one client configuration; shares its session and limits."""
 
@@ -155,7 +151,6 @@ class Transport:
         body: Any = None,
     ) -> RawResponse[T]:
         url = self.build_url(op, path)
-        params = None
         if query:
             params = {k: _query_value(v) for k, v in query.items() if not isinstance(v, UnsetType)}
             if params:
