@@ -12,6 +12,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._generated.spec import SPEC
+
 __all__ = [
     "FakeState",
     "IdFactory",
@@ -23,19 +25,10 @@ __all__ = [
 
 JSON = dict[str, Any]
 
-BYOK_PROVIDERS: tuple[str, ...] = (
-    "deepgram",
-    "openai",
-    "elevenlabs",
-    "inworld",
-    "resend",
-    "xai",
-    "gladia",
-    "mistral",
-    "google",
-    "google_vertex",
+BYOK_PROVIDERS: tuple[str, ...] = tuple(
+    SPEC["components"]["schemas"]["ByokKeyRequest"]["properties"]["provider"]["x-known-values"]
 )
-"""Providers whose keys ``POST /byok`` accepts (the documented set)."""
+"""Providers whose keys ``POST /byok`` accepts: the spec's known values, so the two cannot drift."""
 
 REALTIME_LLM_PROVIDERS = frozenset({"google_realtime", "xai_realtime", "openai_live"})
 """Speech-to-speech LLM providers: they need no STT/TTS configuration."""
