@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -14,6 +14,7 @@ from ._config import ClientConfig
 from ._generated.resources import RawResources, Resources
 from ._logging import setup_from_env
 from ._operation import Operation
+from ._ratelimit import RateLimiter
 from ._response import RawResponse
 from ._transport import Transport
 
@@ -45,6 +46,10 @@ class AsyncFlireo(Resources):
     - ``prefetch``: pages fetched ahead by paginators (default 2).
     - ``max_retry_wait``: the longest ``Retry-After`` (seconds) the client waits out by itself
       (default 60); past it a :class:`~flireo_async.RateLimitError` is raised at once.
+    - ``rate_limiter``: who enforces ``rate_limit``. The default
+      :class:`~flireo_async.LocalRateLimiter` paces this process only; several processes or
+      hosts on one API key share one budget with
+      :class:`flireo_async.fleet.RedisRateLimiter`.
     """
 
     def __init__(
@@ -58,9 +63,11 @@ class AsyncFlireo(Resources):
         rate_limit: int | None = 100,
         prefetch: int = 2,
         max_retry_wait: float = 60.0,
+        rate_limiter: RateLimiter | None = None,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
         setup_from_env()
+        extra: dict[str, Any] = {} if rate_limiter is None else {"rate_limiter": rate_limiter}
         config = ClientConfig.from_env(
             api_key,
             base_url,
@@ -70,6 +77,7 @@ class AsyncFlireo(Resources):
             rate_limit=rate_limit,
             prefetch=prefetch,
             max_retry_wait=max_retry_wait,
+            **extra,
         )
         self._init(Transport(config, session=session))
 
@@ -105,12 +113,13 @@ class AsyncFlireo(Resources):
         rate_limit: int | None = _KEEP,
         prefetch: int = _KEEP,
         max_retry_wait: float = _KEEP,
+        rate_limiter: RateLimiter = _KEEP,
     ) -> AsyncFlireo:
         """A client with some settings changed, for one call or a group of calls:
         ``await client.with_options(timeout=5, max_retries=0).calls.get(call_id)``.
 
-        It shares this client's HTTP session. It also shares the rate limiter (unless
-        ``api_key``, ``base_url`` or ``rate_limit`` change) and the concurrency gate (unless
+        It shares this client's HTTP session. It also shares the pacing (unless ``api_key``,
+        ``base_url``, ``rate_limit`` or ``rate_limiter`` change) and the concurrency gate (unless
         ``max_concurrency`` changes), so derived clients do not multiply the limits.
         """
         changes: dict[str, Any] = {
@@ -124,6 +133,7 @@ class AsyncFlireo(Resources):
                 rate_limit=rate_limit,
                 prefetch=prefetch,
                 max_retry_wait=max_retry_wait,
+                rate_limiter=rate_limiter,
             ).items()
             if v is not _KEEP
         }
@@ -131,13 +141,17 @@ class AsyncFlireo(Resources):
             changes["base_url"] = changes["base_url"].rstrip("/")
         old = self._transport
         config = attrs.evolve(old.config, **changes)
-        same_key = config.api_key == old.config.api_key and config.base_url == old.config.base_url
+        same_pacing = (
+            config.api_key == old.config.api_key
+            and config.base_url == old.config.base_url
+            and config.rate_limit == old.config.rate_limit
+            and config.rate_limiter is old.config.rate_limiter
+        )
         transport = Transport(
             config,
             session=old.session,
-            bucket=old.bucket if same_key and config.rate_limit == old.config.rate_limit else None,
+            pacer=old.pacer if same_pacing else None,
             gate=old.gate if config.max_concurrency == old.config.max_concurrency else None,
-            windows=old.windows if same_key else None,
         )
         return AsyncFlireo._from_transport(transport)
 
@@ -148,9 +162,14 @@ class AsyncFlireo(Resources):
         path: tuple[str, ...] = (),
         query: Mapping[str, Any] | None = None,
         body: Any = None,
+        before_send: Callable[[], Awaitable[None]] | None = None,
     ) -> RawResponse[T]:
-        """Execute a generated operation (used by the resources; rarely called directly)."""
-        return await self._transport.request(op, path=path, query=query, body=body)
+        """Execute a generated operation (used by the resources; rarely called directly).
+
+        ``before_send`` is awaited once, right before the request first goes on the wire
+        (after pacing); if it raises, nothing is sent.
+        """
+        return await self._transport.request(op, path=path, query=query, body=body, before_send=before_send)
 
     async def close(self) -> None:
         """Close the HTTP session (when the client created it)."""

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from ._errors import FlireoError
+from ._ratelimit import LocalRateLimiter, RateLimiter
 
 __all__ = ["ClientConfig", "DEFAULT_BASE_URL"]
 
@@ -37,6 +38,9 @@ class ClientConfig:
     rate_limit: int | None = 100
     prefetch: int = 2
     max_retry_wait: float = 60.0
+    rate_limiter: RateLimiter = attrs.field(factory=LocalRateLimiter)
+    """Who paces the requests: in-process by default; see :mod:`flireo_async.fleet` for a
+    budget shared by many processes."""
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.api_key, str) or not self.api_key.strip():
@@ -61,6 +65,7 @@ class ClientConfig:
             ),
             ("prefetch", isinstance(self.prefetch, int) and self.prefetch >= 0),
             ("max_retry_wait", self.max_retry_wait >= 0),
+            ("rate_limiter", isinstance(self.rate_limiter, RateLimiter)),
         ]
         for name, ok in checks:
             if not ok:

@@ -93,6 +93,7 @@ async def _wait_for_calls(
 async def run_demo(*, out_dir: str | None, calls: int, progress: Progress) -> int:
     """Run the demo; exit code 0 when every call was launched."""
     from ._client import AsyncFlireo
+    from .bulk import FileLaunchStore
     from .export import export_usage
 
     testing = _testing()
@@ -113,7 +114,13 @@ async def run_demo(*, out_dir: str | None, calls: int, progress: Progress) -> in
             )
             print(f"created agent {agent.id} and number {number.phone_number}")
             summary = await launch_from_csv(
-                client, leads, agent_id=agent.id, number_id=number.id, journal=journal, progress=progress
+                client,
+                leads,
+                agent_id=agent.id,
+                number_id=number.id,
+                store=FileLaunchStore(journal),
+                results=os.path.join(directory, "leads.results.csv"),
+                progress=progress,
             )
             statuses = await _wait_for_calls(client, summary.launched, progress)
             with progress.bar("exporting usage logs") as bar:

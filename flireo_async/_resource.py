@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import attrs
@@ -35,6 +35,7 @@ class Requester(Protocol):
         path: tuple[str, ...] = (),
         query: Mapping[str, Any] | None = None,
         body: Any = None,
+        before_send: Callable[[], Awaitable[None]] | None = None,
     ) -> RawResponse[T]: ...
 
 

@@ -12,7 +12,7 @@ import json
 import random
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
@@ -33,9 +33,9 @@ from ._errors import (
 )
 from ._logging import logger
 from ._operation import Operation
-from ._ratelimit import KeyedWindows, TokenBucket
+from ._ratelimit import Pacer
 from ._response import RawResponse
-from ._types import UnsetType
+from ._types import UnsetType, key_fingerprint
 
 __all__ = ["Transport", "RETRYABLE_STATUSES", "backoff"]
 
@@ -87,16 +87,15 @@ class Transport:
         config: ClientConfig,
         *,
         session: aiohttp.ClientSession | None = None,
-        bucket: TokenBucket | None = None,
+        pacer: Pacer | None = None,
         gate: asyncio.Semaphore | None = None,
-        windows: KeyedWindows | None = None,
     ) -> None:
         self.config = config
         self._session = session
         self._owns_session = session is None
-        self.bucket = bucket or TokenBucket(config.rate_limit)
+        self._owns_pacer = pacer is None
+        self.pacer = pacer or config.rate_limiter.pacer(key_fingerprint(config.api_key), config.rate_limit)
         self.gate = gate or asyncio.Semaphore(config.max_concurrency)
-        self.windows = windows or KeyedWindows()
         self._base = URL(config.base_url + "/", encoded=False)
         self._base_text = config.base_url.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=config.timeout)
@@ -120,6 +119,8 @@ class Transport:
     async def close(self) -> None:
         if self._session is not None and self._owns_session and not self._session.closed:
             await self._session.close()
+        if self._owns_pacer:
+            await self.pacer.aclose()
 
     # -- one call -----------------------------------------------------------------------------
 
@@ -149,7 +150,15 @@ class Transport:
         path: tuple[str, ...] = (),
         query: Mapping[str, Any] | None = None,
         body: Any = None,
+        before_send: Callable[[], Awaitable[None]] | None = None,
     ) -> RawResponse[T]:
+        """Send one operation, with pacing, retries and decoding.
+
+        ``before_send`` is awaited once, after pacing and just before the request first goes
+        on the wire; if it raises, nothing is sent and the exception propagates. The bulk
+        launcher records "this lead is being dialed" there, so that a crash while a request
+        waits for its turn never leaves a lead looking as if it might have been dialed.
+        """
         url = self.build_url(op, path)
         if query:
             params = {k: _query_value(v) for k, v in query.items() if not isinstance(v, UnsetType)}
@@ -162,21 +171,27 @@ class Transport:
             headers = {**headers, "Content-Type": "application/json"}
         key = None
         if op.per_key_limit is not None:
-            key = (op.id, path[op.path_params.index(op.per_key_limit.key_param)])
+            key = f"{op.id}:{path[op.path_params.index(op.per_key_limit.key_param)]}"
 
+        pacer = self.pacer
         attempt = 0
         ambiguous_before = False
         while True:
-            waited = 0.0 if self.bucket.try_acquire() else await self.bucket.acquire()
+            waited = 0.0
             if key is not None and op.per_key_limit is not None:
-                waited += await self.windows.acquire(
+                waited += await pacer.acquire_key(
                     key, op.per_key_limit.requests, op.per_key_limit.per_seconds
                 )
             try:
                 async with self.gate:
-                    if self.bucket.cooling_down():
-                        # A 429 arrived while this task waited for a slot: honour it too.
-                        await self.bucket.wait_cool_down()
+                    # The token is taken inside the gate, so that it is spent right away: a
+                    # token granted and then held in a queue could reach the server late and
+                    # land in the next window with a full budget of others.
+                    if not pacer.try_acquire():
+                        waited += await pacer.acquire()
+                    if before_send is not None:
+                        hook, before_send = before_send, None
+                        await hook()
                     status, resp_headers, raw = await self._send(op.method, url, headers, data)
             except APIConnectionError as exc:
                 retry = attempt < self.config.max_retries and (op.idempotent or not exc.sent)
@@ -195,7 +210,7 @@ class Transport:
                 attempt += 1
                 continue
 
-            self.bucket.observe(resp_headers)
+            pacer.observe(resp_headers)
             if 200 <= status < 300:
                 logger.debug(
                     "%s %s -> %d (attempt %d, waited %.3fs)", op.method, op.path, status, attempt + 1, waited
@@ -219,7 +234,7 @@ class Transport:
                         op.path,
                         retry_after,
                     )
-                    self.bucket.cool_down(retry_after)
+                    await pacer.cool_down(min(retry_after, self.config.max_retry_wait))
                     raise error
             if not retryable or attempt >= self.config.max_retries:
                 logger.info("%s %s -> %d (attempt %d, not retried)", op.method, op.path, status, attempt + 1)
@@ -229,7 +244,7 @@ class Transport:
                 retry_after = error.retry_after if isinstance(error, RateLimitError) else None
                 # Every task of this client waits out the same cool-down (no thundering herd);
                 # the next acquire() does the waiting.
-                self.bucket.cool_down(retry_after if retry_after is not None else backoff(attempt))
+                await pacer.cool_down(retry_after if retry_after is not None else backoff(attempt))
                 wait = 0.0
             else:
                 wait = backoff(attempt)

@@ -63,3 +63,14 @@ def redacted_repr(value: object) -> str:
     if value is None or isinstance(value, UnsetType):
         return repr(value)
     return "'***'"
+
+
+def key_fingerprint(api_key: str) -> str:
+    """A stable name for an API key that does not reveal it (for shared state such as Redis).
+
+    The first 20 hex digits of a salted SHA-256: enough to keep keys apart, useless for
+    recovering the key.
+    """
+    import hashlib
+
+    return hashlib.sha256(b"flireo-async key:" + api_key.encode()).hexdigest()[:20]

@@ -157,37 +157,93 @@ def build_parser() -> argparse.ArgumentParser:
         help="call every lead of a CSV file",
         description=_paragraphs(
             "Call every lead of a CSV file with a saved agent. The file needs a header with a "
-            "phone column (phone, phone_number or destination); other columns are ignored. Every "
-            "number must be E.164 (+31612345678); the whole file is checked before anyone is dialed.",
-            "Each lead ends as launched, failed (the API certainly did not dial: safe to retry) or "
+            "phone column (phone, phone_number or destination); a column named key (or "
+            "--key-column) identifies each lead, e.g. a CRM id; other columns are ignored. Comma, "
+            "semicolon and tab separated files are read. Every number must be E.164 "
+            "(+31612345678; spaces and dashes are removed); the whole file is checked before "
+            "anyone is dialed, and every bad row is reported.",
+            "Each lead ends as launched, failed (the API certainly did not dial: safe to retry), "
             "unknown (the call may have been placed: timeout, dropped connection, 5xx; never "
-            "retried automatically). With --journal FILE every attempt and outcome is written to "
-            "FILE before and after the request; rerun the same command after a crash or Ctrl-C "
-            "and launched or unknown leads are skipped while failed ones are retried.",
+            "retried automatically) or duplicate (the same lead appeared earlier in the file; "
+            "dialed once). Every outcome goes to a results file. A journal records every attempt "
+            "before it is sent: rerun the same command after a crash or Ctrl-C, even with an "
+            "edited file, and nobody is dialed twice while failed leads are retried.",
+            "With --redis URL --launch NAME, several processes or hosts run the same launch "
+            "together: each lead is dialed by exactly one of them, and they share one rate "
+            "limit. Start the same command in several terminals; see the combined progress with "
+            "flireo calls launch-status.",
         ),
         epilog="examples:\n"
-        "  flireo calls launch leads.csv --agent-id 3f6d2a9e-... --journal leads.journal\n"
-        "  flireo calls launch leads.csv --agent-id ID --number-id NUMBER_ID --rate-limit 60\n\n" + _ENV_HELP,
+        "  flireo calls launch leads.csv --agent-id 3f6d2a9e-...\n"
+        "  flireo calls launch leads.csv --agent-id ID --number-id NUMBER_ID --rate-limit 60\n"
+        "  flireo calls launch leads.csv --agent-id ID --redis redis://host:6379/0 --launch spring\n\n"
+        + _ENV_HELP,
         formatter_class=_Formatter,
     )
     launch.add_argument("leads", metavar="LEADS.csv", help="CSV file with a phone column")
     launch.add_argument("--agent-id", required=True, metavar="ID", help="saved agent that makes the calls")
     launch.add_argument("--number-id", metavar="ID", help="your number shown as caller ID (default: any)")
     launch.add_argument(
-        "--journal", metavar="FILE", help="append-only record that makes reruns skip leads already dialed"
+        "--key-column", metavar="NAME", help="column that identifies each lead (default: a column named key)"
+    )
+    launch.add_argument(
+        "--journal",
+        metavar="FILE",
+        help="record of what was dialed, so reruns skip it (default: LEADS.journal beside the file)",
+    )
+    launch.add_argument(
+        "--no-journal", action="store_true", help="keep no record (a rerun may dial people again)"
+    )
+    launch.add_argument(
+        "--results", metavar="FILE", help="per-lead results CSV (default: LEADS.results.csv beside the file)"
+    )
+    launch.add_argument(
+        "--redis", metavar="URL", help="share the launch and the rate limit with other workers through Redis"
+    )
+    launch.add_argument("--launch", metavar="NAME", help="the launch's name in Redis (required with --redis)")
+    launch.add_argument(
+        "--wait-for-redis",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="when Redis stops answering, wait this long for it before stopping (default 0)",
+    )
+    launch.add_argument(
+        "--lease",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="with --redis: a worker silent this long is presumed dead and its unsent leads go to others "
+        "(default 30)",
     )
     launch.add_argument(
         "--rate-limit",
         type=int,
         default=100,
         metavar="N",
-        help="requests per minute (default 100, the API's limit)",
+        help="requests per minute (default 100, the API's limit; shared by all workers with --redis)",
     )
     launch.add_argument(
         "--max-in-flight", type=int, default=16, metavar="N", help="requests in flight at once (default 16)"
     )
     _common(launch, credentials=True)
     launch.set_defaults(handler=_run_launch)
+
+    status = calls_commands.add_parser(
+        "launch-status",
+        help="combined progress of a launch run by several workers (Redis)",
+        description=_paragraphs(
+            "Show what Redis knows of a launch: leads launched, failed, unknown and in flight "
+            "across all its workers, and the workers still alive."
+        ),
+        epilog="examples:\n  flireo calls launch-status --redis redis://host:6379/0 --launch spring\n\n"
+        + _ENV_HELP,
+        formatter_class=_Formatter,
+    )
+    status.add_argument("--redis", required=True, metavar="URL", help="the Redis the workers use")
+    status.add_argument("--launch", required=True, metavar="NAME", help="the launch's name")
+    _common(status, credentials=True)
+    status.set_defaults(handler=_run_launch_status)
 
     mock = commands.add_parser(
         "mock",
@@ -237,12 +293,17 @@ def build_parser() -> argparse.ArgumentParser:
 # -- commands ------------------------------------------------------------------------------------
 
 
+def _api_key(args: argparse.Namespace) -> str:
+    key: str = getattr(args, "api_key", None) or os.environ.get("FLIREO_API_KEY", "")
+    if not key.strip():
+        raise CLIError("no API key: set FLIREO_API_KEY or pass --api-key", EXIT_USAGE)
+    return key
+
+
 def _client(args: argparse.Namespace, **settings: Any) -> Any:
     from ._client import AsyncFlireo
 
-    key = getattr(args, "api_key", None) or os.environ.get("FLIREO_API_KEY", "")
-    if not key.strip():
-        raise CLIError("no API key: set FLIREO_API_KEY or pass --api-key", EXIT_USAGE)
+    key = _api_key(args)
     base_url = getattr(args, "base_url", None) or os.environ.get("FLIREO_BASE_URL") or None
     return AsyncFlireo(api_key=key, base_url=base_url, **settings)
 
@@ -301,14 +362,65 @@ def _writable(path: str) -> str:
 
 
 async def _run_launch(args: argparse.Namespace) -> int:
-    from ._cli_launch import LaunchSummary, launch_from_csv, print_summary
+    from ._cli_launch import (
+        LaunchSummary,
+        default_journal_path,
+        default_results_path,
+        launch_from_csv,
+        print_summary,
+    )
+    from .bulk import FileLaunchStore, LaunchStore, LaunchStoreError
 
     if args.rate_limit < 1:
         raise CLIError("--rate-limit must be at least 1 request per minute", EXIT_USAGE)
     if args.max_in_flight < 1:
         raise CLIError("--max-in-flight must be at least 1", EXIT_USAGE)
+    if args.redis and not args.launch:
+        raise CLIError("--redis needs --launch NAME (the same name in every worker)", EXIT_USAGE)
+    if args.launch and not args.redis:
+        raise CLIError("--launch goes with --redis URL", EXIT_USAGE)
+    if args.redis and (args.journal or args.no_journal):
+        raise CLIError(
+            "--journal and --no-journal do not apply with --redis (Redis is the record)", EXIT_USAGE
+        )
+    if args.journal and args.no_journal:
+        raise CLIError("give --journal FILE or --no-journal, not both", EXIT_USAGE)
+    if not 0 <= args.wait_for_redis <= 86400:
+        raise CLIError("--wait-for-redis must be from 0 to 86400 seconds", EXIT_USAGE)
+    store: LaunchStore | None = None
+    settings: dict[str, Any] = dict(rate_limit=args.rate_limit, max_concurrency=args.max_in_flight)
+    rerun = (
+        "flireo calls launch " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["calls"] else "the same command"
+    )
+    if args.redis:
+        from .fleet import RedisLaunchStore, RedisRateLimiter
+
+        try:
+            redis_store = RedisLaunchStore(
+                args.redis, args.launch, wait_for_redis=args.wait_for_redis, lease=args.lease
+            )
+            settings["rate_limiter"] = RedisRateLimiter(args.redis)
+        except ValueError as exc:
+            raise CLIError(str(exc), EXIT_USAGE) from None
+        try:
+            await redis_store.check()
+        except LaunchStoreError as exc:
+            await redis_store.close()
+            raise CLIError(f"{exc}; nobody was dialed", EXIT_USAGE) from None
+        store = redis_store
+        where = f"launch {args.launch!r} in {redis_store.description.split(' in ', 1)[1]} as worker {redis_store.worker}"
+        results = args.results or default_results_path(args.leads, redis_store.worker.replace(":", "-"))
+    elif args.no_journal:
+        where = "no journal: a rerun cannot tell who was dialed"
+        results = args.results or default_results_path(args.leads)
+    else:
+        journal = args.journal or default_journal_path(args.leads)
+        store = FileLaunchStore(journal)
+        where = f"journal {journal}"
+        results = args.results or default_results_path(args.leads)
     summary = LaunchSummary()
-    client = _client(args, rate_limit=args.rate_limit, max_concurrency=args.max_in_flight)
+    client = _client(args, **settings)
+    progress = _progress(args)
     async with client:
         try:
             await launch_from_csv(
@@ -316,17 +428,53 @@ async def _run_launch(args: argparse.Namespace) -> int:
                 args.leads,
                 agent_id=args.agent_id,
                 number_id=args.number_id,
-                journal=args.journal,
+                store=store,
+                key_column=args.key_column,
+                results=results,
                 max_in_flight=args.max_in_flight,
-                progress=_progress(args),
+                progress=progress,
                 summary=summary,
+                announce=(f"recording to {where}" if store else where) + f"; results in {results}",
             )
         except asyncio.CancelledError:
             summary.interrupted = True
-            print_summary(summary, journal=args.journal)
+            print_summary(summary, store=where if store else None, results=results, rerun=rerun)
             raise
-    print_summary(summary, journal=args.journal)
+        except LaunchStoreError as exc:
+            if summary.done == 0:  # could not start: locked journal, unreachable Redis
+                raise CLIError(f"{exc}; nobody was dialed", EXIT_USAGE) from None
+            summary.interrupted = True
+            print_summary(summary, store=where if store else None, results=results, rerun=rerun)
+            raise CLIError(
+                f"{exc}; the launch stopped. Rerun the same command when that is fixed", EXIT_FAILED
+            ) from None
+    print_summary(summary, store=where if store else None, results=results, rerun=rerun)
     return EXIT_OK if summary.ok else EXIT_FAILED
+
+
+async def _run_launch_status(args: argparse.Namespace) -> int:
+    from ._cli_common import print_table
+    from ._types import key_fingerprint
+    from .fleet import launch_status
+
+    key = _api_key(args)
+    try:
+        report = await launch_status(args.redis, args.launch, scope=key_fingerprint(key))
+    except ValueError as exc:
+        raise CLIError(str(exc), EXIT_USAGE) from None
+    done = f"{report.settled}" + (f" of {report.total}" if report.total is not None else "")
+    rows = [
+        ("launched", str(report.launched)),
+        ("failed", str(report.failed)),
+        ("unknown", str(report.unknown)),
+        ("in flight", str(report.in_flight)),
+        ("duplicates", str(report.duplicates)),
+        ("settled", done),
+        ("run", str(report.run)),
+        ("workers alive", ", ".join(sorted(report.workers)) or "none"),
+    ]
+    print_table(f"Launch {report.launch!r}", rows)
+    return EXIT_OK
 
 
 async def _run_mock(args: argparse.Namespace) -> int:

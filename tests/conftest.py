@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -10,6 +11,7 @@ from aioresponses import aioresponses
 
 from flireo_async import AsyncFlireo
 from flireo_async._generated.spec import SPEC
+from flireo_async.testing import RedisServer
 
 BASE = "https://api.test.flireo/api/v1"
 AGENT: dict[str, Any] = {
@@ -57,3 +59,27 @@ def resolve(schema: dict[str, Any]) -> dict[str, Any]:
 
 def ref_name(schema: dict[str, Any]) -> str:
     return str(schema["$ref"].rsplit("/", 1)[-1])
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (for "unreachable" tests and servers started later)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One real redis-server for the session (no persistence); stopped even when tests fail."""
+    server = RedisServer()
+    try:
+        yield server.start()
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The URL of the session's redis-server, emptied for this test."""
+    redis_server.flush()
+    return redis_server.url

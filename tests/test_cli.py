@@ -156,7 +156,7 @@ async def test_launch_reports_failed_and_unknown_and_exits_1(
 
     again = await flireo(*args, env=env)
     assert again.code == 1  # the unknowns stay unknown: never dialed again
-    assert "from journal: 10" in again.out
+    assert "recorded earlier: 10" in again.out
     assert len(fake.dialed()) == 10 == len(set(fake.dialed()))
 
 

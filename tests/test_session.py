@@ -319,7 +319,7 @@ async def test_with_options_overrides_for_one_call(serve: Any) -> None:
         with pytest.raises(APITimeoutError):
             await fast.agents.get("a1")
         assert (await client.agents.get("a1")).id == "a1"
-        assert fast._transport.bucket is client._transport.bucket, "derived clients share the limiter"
+        assert fast._transport.pacer is client._transport.pacer, "derived clients share the limiter"
 
 
 def test_missing_api_key_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:

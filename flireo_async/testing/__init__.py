@@ -24,12 +24,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._cli import serve
     from ._faults import FaultRule, Faults
+    from ._process import FakeProcess
+    from ._redis import RedisServer
     from ._server import DEFAULT_API_KEY, FakeFlireo
     from ._state import FakeState, RecordedRequest, WebhookDelivery
     from ._thread import BackgroundFake, run_in_thread
 
 __all__ = [
     "FakeFlireo",
+    "FakeProcess",
+    "RedisServer",
     "Faults",
     "FaultRule",
     "FakeState",
@@ -43,6 +47,8 @@ __all__ = [
 
 _HOMES = {
     "FakeFlireo": "._server",
+    "FakeProcess": "._process",
+    "RedisServer": "._redis",
     "DEFAULT_API_KEY": "._server",
     "Faults": "._faults",
     "FaultRule": "._faults",
