@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._cli import serve
     from ._faults import FaultRule, Faults
+    from ._inbound import AssistantRequestOutcome, InboundCall, ToolCallOutcome
     from ._server import DEFAULT_API_KEY, FakeFlireo
     from ._state import FakeState, RecordedRequest, WebhookDelivery
     from ._thread import BackgroundFake, run_in_thread
@@ -35,6 +36,9 @@ __all__ = [
     "FakeState",
     "RecordedRequest",
     "WebhookDelivery",
+    "InboundCall",
+    "AssistantRequestOutcome",
+    "ToolCallOutcome",
     "BackgroundFake",
     "run_in_thread",
     "serve",
@@ -49,6 +53,9 @@ _HOMES = {
     "FakeState": "._state",
     "RecordedRequest": "._state",
     "WebhookDelivery": "._state",
+    "InboundCall": "._inbound",
+    "AssistantRequestOutcome": "._inbound",
+    "ToolCallOutcome": "._inbound",
     "BackgroundFake": "._thread",
     "run_in_thread": "._thread",
     "serve": "._cli",
