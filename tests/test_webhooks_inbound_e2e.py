@@ -9,8 +9,12 @@ wait on the fake's clock, never on a real 5 or 10 seconds.
 from __future__ import annotations
 
 import asyncio
+import re
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -417,3 +421,15 @@ async def test_report_whose_handler_failed_is_handled_again_when_redelivered() -
 
     assert sent == [(500, 1), (204, 2)]
     assert attempts == [call.id, call.id]
+
+
+def test_readme_inbound_example_runs() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("### Inbound calls: assistant-request") :]
+    match = re.search(r"```python\n(.*?)```", section, re.S)
+    assert match is not None
+    result = subprocess.run(
+        [sys.executable, "-c", match.group(1)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["ended assistant Jan de Vries"]

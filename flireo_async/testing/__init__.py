@@ -8,6 +8,10 @@
 ...         await client.calls.create(destination="+31612345678", assistant_id=agent.id)
 ...         await fake.wait_calls_finished()
 
+Inbound calls are rung with :meth:`FakeFlireo.simulate_inbound_call`, which drives the
+``assistant-request`` and ``tool-calls`` webhooks into your receiver and returns an
+:class:`InboundCall` recording what it answered.
+
 Also a pytest plugin (fixtures ``flireo_fake`` and ``flireo_client``), a threaded runner for
 synchronous code (:func:`run_in_thread`) and a process: ``python -m flireo_async.testing``.
 Needs the ``testing`` extra (``jsonschema``).

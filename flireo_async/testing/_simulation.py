@@ -7,8 +7,9 @@ it is created, so a test with a fixed seed sees the same calls whatever the timi
 
 Ending a call writes its transcript, summary and analysis, adds a usage log, deducts credits,
 updates the campaign lead it belongs to, and queues ``status-update`` and
-``end-of-call-report`` webhooks. Webhooks of one call are delivered in order; failures are
-logged and recorded, never raised.
+``end-of-call-report`` webhooks. Webhooks of one call are delivered in order; one that gets a 5xx
+or no answer is redelivered unchanged; failures are logged and recorded, never raised. Inbound
+calls (``_inbound``) reuse the same call model, ending and webhooks.
 """
 
 from __future__ import annotations
