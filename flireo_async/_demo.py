@@ -43,11 +43,20 @@ def _testing() -> Any:
 
 
 async def run_mock(
-    *, host: str, port: int, rate_limit: int | None, speed: float, api_key: str, seed: int
+    *,
+    host: str,
+    port: int,
+    rate_limit: int | None,
+    speed: float,
+    api_key: str,
+    seed: int,
+    inbound_script: str | None = None,
 ) -> int:
     """Serve the fake API until Ctrl-C (prints its URL and key first)."""
     testing = _testing()
-    await testing.serve(port, rate_limit, speed, host, api_key=api_key, seed=seed)
+    await testing.serve(
+        port, rate_limit, speed, host, api_key=api_key, seed=seed, inbound_script=inbound_script
+    )
     return EXIT_OK
 
 

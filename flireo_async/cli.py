@@ -271,6 +271,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mock.add_argument("--api-key", default="fl_test_fake", metavar="KEY", help="the key it accepts")
     mock.add_argument("--seed", type=int, default=0, help="seed of the simulation (default 0)")
+    mock.add_argument(
+        "--inbound-script",
+        metavar="FILE",
+        help="JSON array of inbound calls to ring once their numbers are registered (see the README)",
+    )
     mock.set_defaults(handler=_run_mock, ctrl_c_exit=EXIT_OK)
 
     demo = commands.add_parser(
@@ -487,6 +492,7 @@ async def _run_mock(args: argparse.Namespace) -> int:
         speed=args.speed,
         api_key=args.api_key,
         seed=args.seed,
+        inbound_script=args.inbound_script,
     )
 
 

@@ -8,6 +8,10 @@
 ...         await client.calls.create(destination="+31612345678", assistant_id=agent.id)
 ...         await fake.wait_calls_finished()
 
+Inbound calls are rung with :meth:`FakeFlireo.simulate_inbound_call`, which drives the
+``assistant-request`` and ``tool-calls`` webhooks into your receiver and returns an
+:class:`InboundCall` recording what it answered.
+
 Also a pytest plugin (fixtures ``flireo_fake`` and ``flireo_client``), a threaded runner for
 synchronous code (:func:`run_in_thread`) and a process: ``python -m flireo_async.testing``.
 Needs the ``testing`` extra (``jsonschema``).
@@ -24,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._cli import serve
     from ._faults import FaultRule, Faults
+    from ._inbound import AssistantRequestOutcome, InboundCall, ToolCallOutcome
     from ._process import FakeProcess
     from ._redis import RedisServer
     from ._server import DEFAULT_API_KEY, FakeFlireo
@@ -39,6 +44,9 @@ __all__ = [
     "FakeState",
     "RecordedRequest",
     "WebhookDelivery",
+    "InboundCall",
+    "AssistantRequestOutcome",
+    "ToolCallOutcome",
     "BackgroundFake",
     "run_in_thread",
     "serve",
@@ -55,6 +63,9 @@ _HOMES = {
     "FakeState": "._state",
     "RecordedRequest": "._state",
     "WebhookDelivery": "._state",
+    "InboundCall": "._inbound",
+    "AssistantRequestOutcome": "._inbound",
+    "ToolCallOutcome": "._inbound",
     "BackgroundFake": "._thread",
     "run_in_thread": "._thread",
     "serve": "._cli",

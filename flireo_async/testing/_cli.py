@@ -1,6 +1,8 @@
 """``python -m flireo_async.testing``: run the fake server as a process until Ctrl-C.
 
 :func:`serve` holds the logic so that other entry points (``flireo mock``) reuse it.
+With ``--inbound-script FILE`` the process also rings scripted inbound calls (the file
+format is in ``--help`` and in the README's FakeFlireo section).
 """
 
 from __future__ import annotations
@@ -8,10 +10,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from .._errors import RequestValidationError
+from ._script import load_inbound_script, run_inbound_script
 from ._server import DEFAULT_API_KEY, FakeFlireo
 
 __all__ = ["serve", "main", "build_parser"]
@@ -28,11 +34,19 @@ async def serve(
     failure_share: float = 0.0,
     out: TextIO | None = None,
     stop: asyncio.Event | None = None,
+    inbound_script: str | os.PathLike[str] | None = None,
     **options: Any,
 ) -> None:
     """Run a :class:`FakeFlireo` until cancelled (or until ``stop`` is set), after printing
-    the base URL and key to use. Extra ``options`` go to the constructor."""
+    the base URL and key to use. Extra ``options`` go to the constructor.
+
+    ``inbound_script`` is a JSON file of inbound calls to ring once their numbers are
+    registered; it is read and checked before the server starts (a bad file raises
+    :class:`~flireo_async.RequestValidationError` naming the item and field, or
+    :class:`OSError`).
+    """
     stream = out if out is not None else sys.stdout
+    script = load_inbound_script(inbound_script) if inbound_script is not None else None
     async with FakeFlireo(
         api_key=api_key,
         host=host,
@@ -47,8 +61,23 @@ async def serve(
         print(f"Fake Flireo API listening on {fake.url}  (speed {speed:g}x, rate limit {limit})", file=stream)
         print(f"  export FLIREO_BASE_URL={fake.url}", file=stream)
         print(f"  export FLIREO_API_KEY={fake.api_key}", file=stream)
+        runner: asyncio.Task[None] | None = None
+        if script is not None:
+            print(f"Inbound script: {len(script)} call(s), each once its number is registered.", file=stream)
+            runner = asyncio.create_task(run_inbound_script(fake, script, stream))
+            runner.add_done_callback(_log_failure)
         print("Press Ctrl-C to stop.", file=stream, flush=True)
-        await (stop.wait() if stop is not None else asyncio.Event().wait())
+        try:
+            await (stop.wait() if stop is not None else asyncio.Event().wait())
+        finally:
+            if runner is not None:
+                runner.cancel()
+                await asyncio.gather(runner, return_exceptions=True)
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logging.getLogger("flireo_async.testing").error("inbound script failed", exc_info=task.exception())
 
 
 def _rate_limit(text: str) -> int | None:
@@ -85,22 +114,37 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--failure-share", type=float, default=0.0, help="share of outbound calls that fail (0..1)"
     )
+    parser.add_argument(
+        "--inbound-script",
+        metavar="FILE",
+        help="JSON array of inbound calls to ring, each once its number is registered: "
+        '[{"number": "+31850835037", "caller": "+31612345678", '
+        '"tool_calls": [{"name": "lookup_customer", "arguments": {}}], "duration": 60, "delay": 0}]',
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments and serve until Ctrl-C; returns the exit status."""
     args = build_parser().parse_args(argv)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(
-            serve(
-                args.port,
-                args.rate_limit,
-                args.speed,
-                args.host,
-                api_key=args.api_key,
-                seed=args.seed,
-                failure_share=args.failure_share,
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(
+                serve(
+                    args.port,
+                    args.rate_limit,
+                    args.speed,
+                    args.host,
+                    api_key=args.api_key,
+                    seed=args.seed,
+                    failure_share=args.failure_share,
+                    inbound_script=args.inbound_script,
+                )
             )
-        )
+    except RequestValidationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: {exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     return 0

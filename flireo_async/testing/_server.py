@@ -14,7 +14,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
@@ -26,6 +26,7 @@ from .._generated.spec import SPEC
 from ._clock import SimClock, format_timestamp
 from ._faults import FaultRule, Faults
 from ._handlers import ApiError, Context, Handlers, Options, validation_error
+from ._inbound import InboundCall, start_inbound_call
 from ._ratelimit import FixedWindowLimiter
 from ._simulation import DURATION_SECONDS, Simulator
 from ._state import FakeState, IdFactory, RecordedRequest, WebhookDelivery
@@ -51,9 +52,9 @@ class FakeFlireo:
 
     All 50 operations of the spec are served from in-memory state (:attr:`state`), request
     bodies and query parameters are validated against the spec (400 naming the field), outbound
-    calls are simulated on a clock running ``speed`` times real time and deliver webhooks, and
-    faults can be injected per operation (:meth:`inject`). Every request is recorded in
-    :attr:`requests`.
+    calls are simulated on a clock running ``speed`` times real time and deliver webhooks,
+    inbound calls are rung on demand (:meth:`simulate_inbound_call`), and faults can be
+    injected per operation (:meth:`inject`). Every request is recorded in :attr:`requests`.
 
     Args:
         api_key: the only key accepted (others get 401).
@@ -73,6 +74,9 @@ class FakeFlireo:
             body; problems are also kept in :attr:`response_problems`.
         require_resend_key: whether the domain endpoints need a stored ``resend`` BYOK key.
         campaign_concurrency: simultaneous calls per scheduled campaign.
+        webhook_redeliveries: how often a notification (``status-update``,
+            ``end-of-call-report``) that got a 5xx or no answer is sent again, unchanged (same
+            timestamp and signature), after 1, 2, 4, ... simulated seconds.
     """
 
     def __init__(
@@ -93,6 +97,7 @@ class FakeFlireo:
         validate_responses: bool = False,
         require_resend_key: bool = True,
         campaign_concurrency: int = 3,
+        webhook_redeliveries: int = 3,
         spec: Mapping[str, Any] | None = None,
     ) -> None:
         if delete_status not in (200, 204):
@@ -129,6 +134,7 @@ class FakeFlireo:
             failure_share=failure_share,
             control_rate_limit=control_rate_limit,
             campaign_concurrency=campaign_concurrency,
+            webhook_redeliveries=webhook_redeliveries,
         )
         self.handlers = Handlers(
             self,
@@ -297,6 +303,41 @@ class FakeFlireo:
         for call in calls:
             self.state.calls[call["id"]] = call
         return calls
+
+    async def simulate_inbound_call(
+        self,
+        number_id: str,
+        *,
+        caller: str,
+        tool_calls: Sequence[Mapping[str, Any] | Sequence[Mapping[str, Any]]] = (),
+        duration: float | None = None,
+    ) -> InboundCall:
+        """Ring the registered number ``number_id`` from ``caller`` (E.164) and simulate the call.
+
+        Returns at once with the :class:`InboundCall` (status ``ringing``); ``await
+        call.wait()`` waits until it has ended and its webhooks are delivered. When the number's
+        agent has a webhook for ``assistant-request``, the fake sends it and uses the reply
+        (5 simulated seconds deadline; a late or unusable reply leaves the saved agent in
+        charge, an ``error`` rejects the call). Once the call is in progress, each item of
+        ``tool_calls`` is a ``tool-calls`` round: ``{"name": "lookup_customer", "arguments":
+        {...}}`` for one tool call, or a list of such mappings for several at once. The tool must
+        be a webhook tool of the agent's ``llm_config.tools``; the fake sends the round to the
+        tool's URL or the agent's webhook and records what came back (10 simulated seconds
+        deadline) in ``call.tool_calls``. ``duration`` is the simulated length of the
+        conversation after the answer (default: seeded, 30 to 180 seconds); the call then ends
+        with the usual status updates and end-of-call report.
+
+        Raises :class:`~flireo_async.RequestValidationError` naming the argument at fault (unknown
+        ``number_id``, a ``caller`` that is not E.164, a malformed tool call).
+        """
+        return start_inbound_call(
+            self.simulator,
+            self.spec,
+            number_id,
+            caller=caller,
+            tool_calls=tool_calls,
+            duration=duration,
+        )
 
     async def wait_calls_finished(self, timeout: float = 30.0) -> None:
         """Wait until no simulated call, campaign dialer or webhook delivery is running.

@@ -7,14 +7,16 @@ it is created, so a test with a fixed seed sees the same calls whatever the timi
 
 Ending a call writes its transcript, summary and analysis, adds a usage log, deducts credits,
 updates the campaign lead it belongs to, and queues ``status-update`` and
-``end-of-call-report`` webhooks. Webhooks of one call are delivered in order; failures are
-logged and recorded, never raised.
+``end-of-call-report`` webhooks. Webhooks of one call are delivered in order; one that gets a 5xx
+or no answer is redelivered unchanged; failures are logged and recorded, never raised. Inbound
+calls (``_inbound``) reuse the same call model, ending and webhooks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import math
@@ -32,7 +34,15 @@ from ._clock import SimClock, format_timestamp
 from ._ratelimit import FixedWindowLimiter
 from ._state import REALTIME_LLM_PROVIDERS, FakeState, IdFactory, WebhookDelivery
 
-__all__ = ["SimCall", "Simulator", "WebhookSender", "example_for_schema"]
+__all__ = [
+    "SimCall",
+    "Simulator",
+    "WebhookSender",
+    "example_for_schema",
+    "first_line",
+    "webhook_target",
+    "MAX_REPLY_BYTES",
+]
 
 logger = logging.getLogger("flireo_async.testing")
 
@@ -42,15 +52,17 @@ RING_SECONDS = (2.0, 8.0)
 DURATION_SECONDS = (30, 180)
 CAMPAIGN_DIAL_INTERVAL = 1.0
 """Simulated seconds between two dials of one campaign."""
+MAX_REPLY_BYTES = 1024 * 1024
+"""How much of a webhook receiver's answer the fake reads; a longer answer is cut off."""
 
-_USER_LINES = (
+USER_LINES = (
     "Ja, met wie spreek ik?",
     "Goedemiddag, ik heb een vraag over mijn bestelling.",
     "Kunt u mij later terugbellen?",
     "Ik wil graag een afspraak maken.",
     "Hoe laat zijn jullie morgen open?",
 )
-_ASSISTANT_LINES = (
+ASSISTANT_LINES = (
     "Natuurlijk, ik help u graag verder.",
     "Ik heb het voor u genoteerd.",
     "Dat kan ik voor u regelen.",
@@ -71,13 +83,15 @@ class SimCall:
     config: JSON
     """The effective agent configuration (saved agent + overrides, or the transient one)."""
     destination: str
+    """The other party: the callee of an outbound call, the caller of an inbound one."""
     phone: JSON | None
+    direction: str = "outbound"
     lead_id: str | None = None
     campaign_id: str | None = None
     fails: bool = False
     failure: tuple[str, str] = ("no_answer", "No answer")
     ring_seconds: float = 3.0
-    planned_seconds: int = 60
+    planned_seconds: float = 60
     transcript: list[JSON] = field(default_factory=list)
     closing_lines: list[JSON] = field(default_factory=list)
     end_request: asyncio.Event = field(default_factory=asyncio.Event)
@@ -88,12 +102,27 @@ class SimCall:
 
 
 class WebhookSender:
-    """Delivers webhook events with one aiohttp session; per call, in order."""
+    """Delivers webhook events with one aiohttp session.
 
-    def __init__(self, timeout: float = 10.0) -> None:
+    Notifications (:meth:`send`) are queued per call and delivered in order; one that gets a 5xx
+    or no answer is redelivered, with the same body and headers (so the same timestamp and
+    signature), up to ``redeliveries`` times after 1, 2, 4, ... simulated seconds.
+    Request/response events (:meth:`request`) are sent at once and wait for the answer until a
+    deadline in simulated seconds. Failures are logged and recorded, never raised.
+    """
+
+    def __init__(
+        self, clock: SimClock | None = None, *, timeout: float = 10.0, redeliveries: int = 3
+    ) -> None:
+        if redeliveries < 0:
+            raise ValueError("webhook_redeliveries must be >= 0")
+        self.clock = clock if clock is not None else SimClock()
+        self.redeliveries = redeliveries
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
         self._chains: dict[str, asyncio.Task[None]] = {}
+        self._requests: dict[asyncio.Task[None], str] = {}
+        """Background request deliveries (async tools), with the call each belongs to."""
         self.deliveries: list[WebhookDelivery] = []
 
     def _get_session(self) -> aiohttp.ClientSession:
@@ -103,11 +132,13 @@ class WebhookSender:
 
     @property
     def pending(self) -> bool:
-        return any(not task.done() for task in self._chains.values())
+        return any(not task.done() for task in [*self._chains.values(), *self._requests])
 
-    def send(self, call_id: str, url: str, secret: str | None, event: str, message: JSON) -> None:
-        """Queue one event; it is delivered after the call's earlier events."""
+    @staticmethod
+    def _delivery(call_id: str, url: str, secret: str | None, event: str, message: JSON) -> WebhookDelivery:
         body = json.dumps({"message": message}, separators=(",", ":")).encode()
+        # Wall-clock timestamps: receivers check them against their own clock (±300 s), which
+        # simulated time at speed > 1 would soon leave.
         if secret:
             headers = sign(body, secret, event=event)
         else:
@@ -117,51 +148,117 @@ class WebhookSender:
                 "X-Webhook-Timestamp": str(int(time.time())),
             }
         headers["User-Agent"] = "FlireoFake/1.0"
+        return WebhookDelivery(url=url, event=event, call_id=call_id, body=body, headers=headers)
+
+    def send(self, call_id: str, url: str, secret: str | None, event: str, message: JSON) -> None:
+        """Queue one notification; it is delivered after the call's earlier notifications."""
+        delivery = self._delivery(call_id, url, secret, event, message)
         previous = self._chains.get(call_id)
-        self._chains[call_id] = asyncio.get_running_loop().create_task(
-            self._deliver(
-                previous, WebhookDelivery(url=url, event=event, call_id=call_id, body=body, headers=headers)
-            )
-        )
+        self._chains[call_id] = asyncio.get_running_loop().create_task(self._deliver(previous, delivery))
+
+    async def request(
+        self,
+        call_id: str,
+        url: str,
+        secret: str | None,
+        event: str,
+        message: JSON,
+        *,
+        deadline: float,
+        wait: bool = True,
+    ) -> WebhookDelivery:
+        """Send one event whose answer matters, waiting at most ``deadline`` simulated seconds.
+
+        Returns the delivery with the receiver's status and body (or the error). With
+        ``wait=False`` the delivery is sent in the background and returned at once, unanswered.
+        """
+        delivery = self._delivery(call_id, url, secret, event, message)
+        timeout = aiohttp.ClientTimeout(total=max(0.001, self.clock.real_seconds(deadline)))
+        if wait:
+            await self._post(delivery, timeout, deadline)
+        else:
+            task = asyncio.get_running_loop().create_task(self._post(delivery, timeout, deadline))
+            self._requests[task] = call_id
+            task.add_done_callback(lambda done: self._requests.pop(done, None))
+        return delivery
 
     async def _deliver(self, previous: asyncio.Task[None] | None, delivery: WebhookDelivery) -> None:
         if previous is not None:
             with contextlib.suppress(Exception):
                 await asyncio.shield(previous)
+        while True:
+            await self._post(delivery, self._timeout, None)
+            failed = delivery.status is None or delivery.status >= 500
+            if not failed or delivery.attempt > self.redeliveries:
+                return
+            await self.clock.sleep(float(2 ** (delivery.attempt - 1)))
+            delivery = dataclasses.replace(
+                delivery, headers=dict(delivery.headers), attempt=delivery.attempt + 1
+            )
+
+    async def _post(
+        self, delivery: WebhookDelivery, timeout: aiohttp.ClientTimeout, deadline: float | None
+    ) -> None:
         delivery.at = time.time()
         self.deliveries.append(delivery)
         try:
             async with self._get_session().post(
-                delivery.url, data=delivery.body, headers=delivery.headers
+                delivery.url, data=delivery.body, headers=delivery.headers, timeout=timeout
             ) as resp:
-                await resp.read()
+                delivery.response = await resp.content.read(MAX_REPLY_BYTES)
                 delivery.status = resp.status
             if not 200 <= delivery.status < 300:
                 logger.warning(
-                    "webhook %s for %s: receiver answered %d",
+                    "webhook %s for %s (attempt %d): receiver answered %d",
                     delivery.event,
                     delivery.call_id,
+                    delivery.attempt,
                     delivery.status,
                 )
+        except asyncio.TimeoutError:
+            limit = f"{deadline:g} simulated" if deadline is not None else f"{timeout.total:g}"
+            delivery.timed_out = True
+            delivery.error = f"no answer within {limit} seconds"
+            logger.warning(
+                "webhook %s for %s (attempt %d): %s",
+                delivery.event,
+                delivery.call_id,
+                delivery.attempt,
+                delivery.error,
+            )
         except Exception as exc:  # a broken receiver must never take the fake down
             delivery.error = f"{type(exc).__name__}: {exc}"
             logger.warning(
-                "webhook %s for %s could not be delivered: %s",
+                "webhook %s for %s (attempt %d) could not be delivered: %s",
                 delivery.event,
                 delivery.call_id,
+                delivery.attempt,
                 delivery.error,
             )
+
+    async def settle(self, call_id: str) -> None:
+        """Wait until every delivery of one call has been answered or given up."""
+        while True:
+            running = [t for t, owner in list(self._requests.items()) if owner == call_id and not t.done()]
+            chain = self._chains.get(call_id)
+            if chain is not None and not chain.done():
+                running.append(chain)
+            if not running:
+                return
+            await asyncio.wait(running)
 
     async def drain(self) -> None:
         """Wait for every queued delivery (``asyncio.wait``: cancelling the wait cancels nothing)."""
         while self.pending:
-            await asyncio.wait([t for t in self._chains.values() if not t.done()])
+            await asyncio.wait([t for t in [*self._chains.values(), *self._requests] if not t.done()])
 
     async def close(self) -> None:
-        for task in self._chains.values():
+        tasks = [*self._chains.values(), *self._requests]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._chains.values(), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._chains.clear()
+        self._requests.clear()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -180,6 +277,7 @@ class Simulator:
         failure_share: float = 0.0,
         control_rate_limit: int | None = 10,
         campaign_concurrency: int = 3,
+        webhook_redeliveries: int = 3,
     ) -> None:
         if not 0.0 <= failure_share <= 1.0:
             raise ValueError("failure_share must be between 0 and 1")
@@ -190,7 +288,7 @@ class Simulator:
         self.failure_share = failure_share
         self.campaign_concurrency = max(1, campaign_concurrency)
         self.control_limiter = FixedWindowLimiter(control_rate_limit) if control_rate_limit else None
-        self.webhooks = WebhookSender()
+        self.webhooks = WebhookSender(clock, redeliveries=webhook_redeliveries)
         self.calls: dict[str, SimCall] = {}
         self._dialers: dict[str, asyncio.Task[None]] = {}
         self._wakeups: dict[str, asyncio.Event] = {}
@@ -224,7 +322,8 @@ class Simulator:
         self._dialers.clear()
         await self.webhooks.close()
 
-    def _spawn(self, coro: Any) -> asyncio.Task[None]:
+    def spawn(self, coro: Any) -> asyncio.Task[None]:
+        """Run a simulation coroutine as a task that :meth:`wait_idle` waits for."""
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -288,17 +387,17 @@ class Simulator:
             ring_seconds=rng.uniform(*RING_SECONDS),
             planned_seconds=rng.randint(*DURATION_SECONDS),
         )
-        first = _first_line(config)
+        first = first_line(config)
         if system_message:
             call.transcript.append({"role": "system", "content": system_message})
         call.transcript.append({"role": "assistant", "content": first})
-        call.transcript.append({"role": "user", "content": rng.choice(_USER_LINES)})
-        call.transcript.append({"role": "assistant", "content": rng.choice(_ASSISTANT_LINES)})
+        call.transcript.append({"role": "user", "content": rng.choice(USER_LINES)})
+        call.transcript.append({"role": "assistant", "content": rng.choice(ASSISTANT_LINES)})
         call.closing_lines = [{"role": "user", "content": "Dank u wel, tot ziens."}]
         self.state.calls[call_id] = record
         self.state.dialed.append(destination)
         self.calls[call_id] = call
-        call.task = self._spawn(self._run(call))
+        call.task = self.spawn(self._run(call))
         return call
 
     async def _run(self, call: SimCall) -> None:
@@ -315,13 +414,18 @@ class Simulator:
                 updated_at=now,
                 duration_seconds=0,
             )
-            self._status_update(call, extra={"end_reason": reason, "error": error})
+            self.status_update(call, extra={"end_reason": reason, "error": error})
             self._finish_lead(call, connected=False)
             return
         call.started_sim = self.clock.now()
         now = format_timestamp(call.started_sim)
         record.update(status="in-progress", started_at=now, updated_at=now)
-        self._status_update(call)
+        self.status_update(call)
+        await self.talk_until_end(call)
+
+    async def talk_until_end(self, call: SimCall) -> None:
+        """Let a connected call run until ``planned_seconds`` (capped by the agent's
+        ``max_duration_seconds``) after it connected, or until an end is requested; then end it."""
         planned = call.planned_seconds
         reason = self.rng_reason(call)
         max_duration = call.config.get("max_duration_seconds")
@@ -331,18 +435,22 @@ class Simulator:
             and 0 < max_duration < planned
         ):
             planned, reason = max_duration, "max_duration"
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(call.end_request.wait(), timeout=self.clock.real_seconds(planned))
+        started = call.started_sim if call.started_sim is not None else self.clock.now()
+        remaining = planned - (self.clock.now() - started)
+        if remaining > 0:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(call.end_request.wait(), timeout=self.clock.real_seconds(remaining))
         if call.end_request.is_set():
             reason = call.end_reason or "api_request"
-        self._end(call, reason)
+        self.end(call, reason)
 
     @staticmethod
     def rng_reason(call: SimCall) -> str:
         # Deterministic per call: derived from the planned duration drawn at creation.
         return "user_hangup" if call.planned_seconds % 3 else "assistant_ended_call"
 
-    def _end(self, call: SimCall, reason: str) -> None:
+    def end(self, call: SimCall, reason: str) -> None:
+        """End a connected call now: transcript, summary, analysis, usage, webhooks."""
         record = call.record
         started = call.started_sim if call.started_sim is not None else self.clock.now()
         duration = max(1, round(self.clock.now() - started))
@@ -353,10 +461,16 @@ class Simulator:
             [*call.transcript, *call.closing_lines] if call.end_status == "ended" else list(call.transcript)
         )
         analysis = _analysis(call.config, transcript, self.rng)
-        summary = (
-            f"Outbound call to {call.destination} lasted {duration} seconds; "
-            f"the contact answered and the agent handled the request ({reason})."
-        )
+        if call.direction == "inbound":
+            summary = (
+                f"Inbound call from {call.destination} lasted {duration} seconds; "
+                f"the agent answered and handled the request ({reason})."
+            )
+        else:
+            summary = (
+                f"Outbound call to {call.destination} lasted {duration} seconds; "
+                f"the contact answered and the agent handled the request ({reason})."
+            )
         record.update(
             status=call.end_status,
             ended_at=ended_at,
@@ -368,7 +482,7 @@ class Simulator:
             updated_at=ended_at,
         )
         self._usage_log(call, duration, ended_at)
-        self._status_update(call, extra={"end_reason": reason})
+        self.status_update(call, extra={"end_reason": reason})
         report: JSON = {
             "duration_seconds": duration,
             "summary": summary,
@@ -379,7 +493,7 @@ class Simulator:
         }
         if analysis is not None:
             report["analysis"] = analysis
-        self._emit(call, "end-of-call-report", report)
+        self.emit(call, "end-of-call-report", report)
         self._finish_lead(call, connected=True)
 
     def _usage_log(self, call: SimCall, duration: int, ended_at: str) -> None:
@@ -411,22 +525,28 @@ class Simulator:
 
     # -- webhooks -------------------------------------------------------------------------------
 
-    def _status_update(self, call: SimCall, extra: JSON | None = None) -> None:
-        self._emit(call, "status-update", dict(extra or {}))
+    def status_update(self, call: SimCall, extra: JSON | None = None) -> None:
+        """Queue a ``status-update`` with the call's current status."""
+        self.emit(call, "status-update", dict(extra or {}))
 
-    def _emit(self, call: SimCall, event: str, fields: JSON) -> None:
-        config = call.config
-        url = config.get("webhook_url")
-        if not isinstance(url, str) or not url:
-            return
-        events = config.get("webhook_events")
-        if isinstance(events, list) and event not in events:
-            return
+    def emit(self, call: SimCall, event: str, fields: JSON) -> None:
+        """Queue a notification to the call's webhook, if it has one for ``event``."""
+        target = webhook_target(call.config, event)
+        if target is not None:
+            url, secret = target
+            self.webhooks.send(call.record["id"], url, secret, event, self.message(call, event, fields))
+
+    def message(self, call: SimCall, event: str, fields: JSON) -> JSON:
+        """The ``message`` of a webhook about ``call``: the common envelope plus ``fields``."""
         phone = call.phone
         message: JSON = {
             "type": event,
             "timestamp": self.clock.iso(),
-            "call": {"id": call.record["id"], "type": "outbound_phone_call", "status": call.record["status"]},
+            "call": {
+                "id": call.record["id"],
+                "type": f"{call.direction}_phone_call",
+                "status": call.record["status"],
+            },
             "phone_number": {
                 "id": phone["id"] if phone else None,
                 "number": phone["phone_number"] if phone else None,
@@ -435,12 +555,9 @@ class Simulator:
             "customer": {"number": call.destination},
             **fields,
         }
-        if isinstance(config.get("metadata"), dict):
-            message["assistant"] = {"metadata": config["metadata"]}
-        secret = config.get("webhook_secret")
-        self.webhooks.send(
-            call.record["id"], url, secret if isinstance(secret, str) else None, event, message
-        )
+        if isinstance(call.config.get("metadata"), dict):
+            message["assistant"] = {"metadata": call.config["metadata"]}
+        return message
 
     # -- call control ---------------------------------------------------------------------------
 
@@ -482,7 +599,7 @@ class Simulator:
         if kind == "inject-context":
             call.transcript.append({"role": "system", "content": str(command.get("content", ""))})
             if command.get("trigger_response"):
-                call.transcript.append({"role": "assistant", "content": self.rng.choice(_ASSISTANT_LINES)})
+                call.transcript.append({"role": "assistant", "content": self.rng.choice(ASSISTANT_LINES)})
         elif kind == "say":
             call.transcript.append({"role": "assistant", "content": str(command.get("content", ""))})
             if command.get("end_after"):
@@ -585,9 +702,23 @@ def _log_failure(task: asyncio.Task[None]) -> None:
         logger.error("simulation task failed", exc_info=task.exception())
 
 
-def _first_line(config: JSON) -> str:
+def webhook_target(config: JSON, event: str) -> tuple[str, str | None] | None:
+    """Where an agent configuration sends ``event``: its ``webhook_url`` and secret, or ``None``
+    when it has no URL or its ``webhook_events`` leave the event out."""
+    url = config.get("webhook_url")
+    if not isinstance(url, str) or not url:
+        return None
+    events = config.get("webhook_events")
+    if isinstance(events, list) and event not in events:
+        return None
+    secret = config.get("webhook_secret")
+    return url, secret if isinstance(secret, str) and secret else None
+
+
+def first_line(config: JSON, *, inbound: bool = False) -> str:
+    """What the agent says when the call connects."""
     speech = config.get("speech_config")
-    if isinstance(speech, dict) and isinstance(speech.get("first_message_outbound"), str):
+    if not inbound and isinstance(speech, dict) and isinstance(speech.get("first_message_outbound"), str):
         return str(speech["first_message_outbound"])
     if isinstance(config.get("first_message"), str) and config["first_message"]:
         return str(config["first_message"])

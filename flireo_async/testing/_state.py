@@ -70,7 +70,16 @@ class WebhookDelivery:
     status: int | None = None
     """The receiver's HTTP status; ``None`` when the delivery failed (see ``error``)."""
     error: str | None = None
+    """Why no status was received: the receiver did not answer within the deadline, or the
+    connection failed."""
     at: float = 0.0
+    """Wall-clock Unix time at which the delivery was sent."""
+    timed_out: bool = False
+    """Whether the receiver did not answer within the deadline (then ``error`` says which)."""
+    attempt: int = 1
+    """1 for a first delivery, 2 for its first redelivery (same body, same headers), ..."""
+    response: bytes | None = None
+    """The body the receiver answered (at most ``MAX_REPLY_BYTES``; ``None`` without an answer)."""
 
 
 class IdFactory:

@@ -272,6 +272,12 @@ class SpecIndex:
             return []
         return format_errors(self._validator(pointer).iter_errors(body), self)
 
+    def validate_schema(self, name: str, value: Any, *, root: str = "body") -> list[str]:
+        """Problems of ``value`` against the component schema ``name`` (for example what a
+        webhook receiver answered), one message per problem naming the field path."""
+        pointer = _pointer("components", "schemas", name)
+        return format_errors(self._validator(pointer).iter_errors(value), self, root=root)
+
     def parse_query(self, route: Route, query: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
         """Typed query parameters (per their schemas) and the problems found. Unknown
         parameters are ignored, as the API does."""
