@@ -98,16 +98,23 @@ def ruff(args: list[str]) -> None:
 
 
 def build_models(spec_path: Path, spec: dict[str, Any]) -> str:
-    """Run datamodel-code-generator over the spec with our attrs template."""
+    """Run datamodel-code-generator over the spec with our attrs template.
+
+    It reads a copy of the spec in which the response-only schemas have their ``required``
+    lists relaxed (see :func:`relax_response_required`), so that the typing stays honest when
+    responses are decoded leniently.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "models.py"
+        relaxed = Path(tmp) / spec_path.with_suffix(".json").name
+        relaxed.write_text(json.dumps(relax_response_required(spec)), encoding="utf-8")
         subprocess.run(
             [
                 sys.executable,
                 "-m",
                 "datamodel_code_generator",
                 "--input",
-                str(spec_path),
+                str(relaxed),
                 "--input-file-type",
                 "openapi",
                 "--output",
@@ -129,6 +136,7 @@ def build_models(spec_path: Path, spec: dict[str, Any]) -> str:
                 "--field-extra-keys",
                 "x-aliases",
                 "x-secret",
+                "x-required-by-spec",
                 "writeOnly",
                 "--disable-timestamp",
                 "--formatters",
@@ -150,8 +158,105 @@ def build_models(spec_path: Path, spec: dict[str, Any]) -> str:
         "from dataclasses import dataclass",
         "from typing import Any\n\nimport attrs\n\nfrom .._types import UNSET, TaggedUnion, UnsetType, redacted_repr",
     )
+    text = text.replace("UNSET, TaggedUnion,", "UNSET, OlderShape, TaggedUnion,")
     text = HEADER + '"""Models of the Flireo API, one attrs class per schema of the spec."""\n\n' + text
-    return text + "\n\n" + tagged_unions(spec) + "\n"
+    return text + "\n\n" + tagged_unions(spec) + "\n\n" + older_shapes(spec) + "\n"
+
+
+def _schema_refs(node: Any, schemas: dict[str, Any], found: set[str]) -> set[str]:
+    """Every component schema reachable from ``node`` (added to ``found``)."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+            name = ref.rsplit("/", 1)[-1]
+            if name not in found:
+                found.add(name)
+                _schema_refs(schemas[name], schemas, found)
+        for value in node.values():
+            _schema_refs(value, schemas, found)
+    elif isinstance(node, list):
+        for value in node:
+            _schema_refs(value, schemas, found)
+    return found
+
+
+def response_only_schemas(spec: dict[str, Any]) -> set[str]:
+    """Schemas that only ever describe what the REST API sends back.
+
+    A schema also used in a request body or in a webhook (either way) is left out: users build
+    request objects themselves and their required fields must stay required in the type.
+    """
+    schemas = spec["components"]["schemas"]
+    responses = spec["components"].get("responses", {})
+    sent: set[str] = set()
+    other: set[str] = set()
+    for item in spec["paths"].values():
+        for method in METHODS:
+            op = item.get(method)
+            if op is None:
+                continue
+            _schema_refs(op.get("requestBody", {}), schemas, other)
+            for status, response in op["responses"].items():
+                if not str(status).startswith("2"):
+                    continue
+                if "$ref" in response:
+                    response = responses[response["$ref"].rsplit("/", 1)[-1]]
+                _schema_refs(response, schemas, sent)
+    _schema_refs(spec.get("webhooks", {}), schemas, other)
+    return sent - other
+
+
+def relax_response_required(spec: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the spec for the model generator: in response-only schemas, a required property
+    that is neither an ``id`` nor marked ``x-sdk-required`` becomes optional (its type admits
+    UNSET) and is marked ``x-required-by-spec`` instead, which strict decoding enforces.
+
+    Why: a real server may leave out a field the reference calls required, and lenient decoding
+    then keeps the object with that field UNSET; the type must say that this can happen. An id
+    (and the items of a page) is what makes the object usable at all, so it stays required.
+    """
+    copy: dict[str, Any] = json.loads(json.dumps(spec))
+    schemas = copy["components"]["schemas"]
+    for name in sorted(response_only_schemas(copy)):
+        schema = schemas[name]
+        properties = schema.get("properties", {})
+        keep = []
+        for prop in schema.get("required", []):
+            declared = properties.get(prop)
+            if declared is None or prop == "id" or declared.get("x-sdk-required"):
+                keep.append(prop)
+            else:
+                declared["x-required-by-spec"] = True
+        if "required" in schema:
+            schema["required"] = keep
+    return copy
+
+
+def older_shapes(spec: dict[str, Any]) -> str:
+    """The table of older documented shapes that the converter normalises before decoding."""
+    entries = []
+    for name, schema in spec["components"]["schemas"].items():
+        shape = schema.get("x-older-shape")
+        if not shape:
+            continue
+        derive = tuple(
+            (d["field"], d["from"], tuple((value, derived) for value, derived in d["values"]))
+            for d in shape.get("derive", [])
+        )
+        args = [f"when_missing={shape['when-missing']!r}"]
+        if shape.get("rename"):
+            args.append(f"rename={dict(shape['rename'])!r}")
+        if shape.get("nest-into"):
+            args.append(f"nest_into={shape['nest-into']!r}")
+            args.append(f"nest_keys={tuple(shape.get('nest-keys', []))!r}")
+        if derive:
+            args.append(f"derive={derive!r}")
+        entries.append(f"    ({name}, OlderShape({', '.join(args)})),")
+    return (
+        "OLDER_SHAPES: list[tuple[Any, OlderShape]] = [\n"
+        + "\n".join(entries)
+        + '\n]\n"""Older documented shapes of objects, turned into the current shape before decoding."""'
+    )
 
 
 def tagged_unions(spec: dict[str, Any]) -> str:
@@ -294,7 +399,7 @@ def collect_resources(spec: dict[str, Any], models: types.ModuleType) -> list[di
                 "ops": ops,
                 "mixins": [m.split(":") for m in tag_info(spec, tag).get("x-sdk-mixins", [])],
                 "models": sorted({m for o in ops for m in o["models"]}),
-                "needs_datetime": any(q["hint"] == "datetime" for o in ops for q in o["query"]),
+                "needs_datetime": any(q["kind"] == "date-time" for o in ops for q in o["query"]),
                 "paginated": any(o["paginated"] for o in ops),
             }
         )
@@ -339,11 +444,17 @@ def describe(
     for p in params:
         if p["in"] != "query":
             continue
+        schema = p["schema"]
+        hint = py_hint(schema)
         query.append(
             {
                 "wire": p["name"],
                 "name": p["name"] + ("_" if keyword.iskeyword(p["name"]) else ""),
-                "hint": py_hint(p["schema"]),
+                "hint": "datetime | date" if hint == "datetime" else hint,
+                "kind": "date-time" if hint == "datetime" else schema["type"],
+                "minimum": schema.get("minimum"),
+                "maximum": schema.get("maximum"),
+                "not_before": p.get("x-not-before"),
                 "doc": p.get("description", ""),
             }
         )

@@ -17,7 +17,9 @@ from ._errors import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    ClientClosedError,
     ConflictError,
+    EventLoopMismatchError,
     FlireoError,
     InsufficientCreditsError,
     InternalServerError,
@@ -25,6 +27,7 @@ from ._errors import (
     PermissionDeniedError,
     RateLimitError,
     RequestValidationError,
+    ResponseTooLargeError,
     UnprocessableEntityError,
 )
 from ._pagination import AsyncPaginator, Page
@@ -46,7 +49,10 @@ __all__ = [
     "RequestValidationError",
     "APIConnectionError",
     "APITimeoutError",
+    "ClientClosedError",
+    "EventLoopMismatchError",
     "APIResponseValidationError",
+    "ResponseTooLargeError",
     "APIStatusError",
     "BadRequestError",
     "AuthenticationError",

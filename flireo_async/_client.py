@@ -10,7 +10,8 @@ from typing import Any, TypeVar
 import aiohttp
 import attrs
 
-from ._config import ClientConfig
+from ._config import DEFAULT_MAX_RESPONSE_BYTES, ClientConfig
+from ._errors import FlireoError
 from ._generated.resources import RawResources, Resources
 from ._logging import setup_from_env
 from ._operation import Operation
@@ -27,11 +28,14 @@ _KEEP: Any = object()
 class AsyncFlireo(Resources):
     """Async client of the Flireo API.
 
-    Use it as ``async with AsyncFlireo() as client:`` (or call :meth:`close`). Every setting
-    has a visible default and can be overridden for one call with :meth:`with_options`:
+    Use it as ``async with AsyncFlireo() as client:`` (or call :meth:`close`); a closed client
+    raises :class:`~flireo_async.ClientClosedError`. A client belongs to the event loop it is
+    first used in (another loop gets :class:`~flireo_async.EventLoopMismatchError`). Every
+    setting has a visible default and can be overridden for one call with :meth:`with_options`:
 
-    - ``api_key``: your key; default the ``FLIREO_API_KEY`` environment variable. A missing key
-      raises at construction. It is never logged or shown in a repr.
+    - ``api_key``: your key; default the ``FLIREO_API_KEY`` environment variable. A missing key,
+      or one with whitespace or control characters, raises at construction (the error says
+      what is wrong, never what the key is). It is never logged or shown in a repr.
     - ``base_url``: default ``FLIREO_BASE_URL`` or ``https://api.flireo.com/api/v1``. Plain
       ``http://`` is refused unless the host is loopback.
     - ``timeout``: seconds for one HTTP attempt (default 30). Waiting for a rate-limit token or
@@ -44,8 +48,17 @@ class AsyncFlireo(Resources):
     - ``rate_limit``: requests per minute paced on the client (default 100, the API's limit;
       ``None`` turns pacing off). Call control is also paced at the API's 10 per minute per call.
     - ``prefetch``: pages fetched ahead by paginators (default 2).
-    - ``max_retry_wait``: the longest ``Retry-After`` (seconds) the client waits out by itself
-      (default 60); past it a :class:`~flireo_async.RateLimitError` is raised at once.
+    - ``max_retry_wait``: the longest the client waits by itself after a 429 or an exhausted
+      rate-limit window (default 60 s). A longer ``Retry-After`` raises
+      :class:`~flireo_async.RateLimitError` at once, and the cool-down it imposes on the other
+      tasks of the client is capped at this value.
+    - ``strict_responses``: ``False`` (default) decodes responses leniently: a field the API
+      reference requires but a response leaves out decodes as ``UNSET`` instead of failing the
+      call or the page (logged once per model and field at debug level). ``True`` raises
+      :class:`~flireo_async.APIResponseValidationError` instead (use it in tests against the
+      fake server).
+    - ``max_response_bytes``: the largest response body read (default 32 MiB); a larger one
+      raises :class:`~flireo_async.ResponseTooLargeError` without being read further.
     - ``rate_limiter``: who enforces ``rate_limit``. The default
       :class:`~flireo_async.LocalRateLimiter` paces this process only; several processes or
       hosts on one API key share one budget with
@@ -63,6 +76,8 @@ class AsyncFlireo(Resources):
         rate_limit: int | None = 100,
         prefetch: int = 2,
         max_retry_wait: float = 60.0,
+        strict_responses: bool = False,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         rate_limiter: RateLimiter | None = None,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
@@ -77,8 +92,12 @@ class AsyncFlireo(Resources):
             rate_limit=rate_limit,
             prefetch=prefetch,
             max_retry_wait=max_retry_wait,
+            strict_responses=strict_responses,
+            max_response_bytes=max_response_bytes,
             **extra,
         )
+        if session is not None and not isinstance(session, aiohttp.ClientSession):
+            raise FlireoError(f"session must be an aiohttp.ClientSession, got a {type(session).__name__}")
         self._init(Transport(config, session=session))
 
     def _init(self, transport: Transport) -> None:
@@ -113,13 +132,16 @@ class AsyncFlireo(Resources):
         rate_limit: int | None = _KEEP,
         prefetch: int = _KEEP,
         max_retry_wait: float = _KEEP,
+        strict_responses: bool = _KEEP,
+        max_response_bytes: int = _KEEP,
         rate_limiter: RateLimiter = _KEEP,
     ) -> AsyncFlireo:
         """A client with some settings changed, for one call or a group of calls:
         ``await client.with_options(timeout=5, max_retries=0).calls.get(call_id)``.
 
-        It shares this client's HTTP session. It also shares the pacing (unless ``api_key``,
-        ``base_url``, ``rate_limit`` or ``rate_limiter`` change) and the concurrency gate (unless
+        It shares this client's HTTP session (closing this client closes it for the derived one
+        too; closing the derived one closes nothing). It also shares the pacing (unless
+        ``api_key``, ``base_url``, ``rate_limit`` or ``rate_limiter`` change) and the concurrency gate (unless
         ``max_concurrency`` changes), so derived clients do not multiply the limits.
         """
         changes: dict[str, Any] = {
@@ -133,11 +155,13 @@ class AsyncFlireo(Resources):
                 rate_limit=rate_limit,
                 prefetch=prefetch,
                 max_retry_wait=max_retry_wait,
+                strict_responses=strict_responses,
+                max_response_bytes=max_response_bytes,
                 rate_limiter=rate_limiter,
             ).items()
             if v is not _KEEP
         }
-        if "base_url" in changes:
+        if isinstance(changes.get("base_url"), str):
             changes["base_url"] = changes["base_url"].rstrip("/")
         old = self._transport
         config = attrs.evolve(old.config, **changes)
@@ -149,7 +173,7 @@ class AsyncFlireo(Resources):
         )
         transport = Transport(
             config,
-            session=old.session,
+            shared=old.shared,
             pacer=old.pacer if same_pacing else None,
             gate=old.gate if config.max_concurrency == old.config.max_concurrency else None,
         )
@@ -172,7 +196,8 @@ class AsyncFlireo(Resources):
         return await self._transport.request(op, path=path, query=query, body=body, before_send=before_send)
 
     async def close(self) -> None:
-        """Close the HTTP session (when the client created it)."""
+        """Close the HTTP session (when the client created it); later calls raise
+        :class:`~flireo_async.ClientClosedError`."""
         await self._transport.close()
 
     async def __aenter__(self) -> AsyncFlireo:

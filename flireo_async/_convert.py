@@ -1,11 +1,20 @@
-"""JSON <-> attrs conversion through one cattrs converter.
+"""JSON <-> attrs conversion through two cattrs converters, a strict and a lenient one.
 
 Decoding is strict about types (a string is never silently turned into a number) and
 lenient about shape: unknown keys are kept in each model's ``extra`` mapping, absent optional
-keys become :data:`UNSET`, wire names come from field metadata, and decode-only aliases
-(``assistant_id`` for ``agent_id``, camelCase spellings) are accepted. Encoding leaves out
-UNSET fields and sends ``None`` as JSON null. Tagged unions come from the spec's
-discriminators through the generated ``TAGGED_UNIONS`` table.
+keys become :data:`UNSET`, wire names come from field metadata, decode-only aliases
+(``assistant_id`` for ``agent_id``, camelCase spellings) are accepted, and older documented
+shapes (the generated ``OLDER_SHAPES`` table) are normalised first. Encoding leaves out UNSET
+fields and sends ``None`` as JSON null. Tagged unions come from the spec's discriminators
+through the generated ``TAGGED_UNIONS`` table.
+
+The two converters differ only in missing fields. The strict one (request validation, tests of
+the fake server, ``strict_responses=True``) enforces every field the spec requires. The lenient
+one (responses by default) decodes a field the spec requires but the response left out as
+UNSET, and an optional field whose value lacks a required part as UNSET with the raw value kept
+in ``extra``: one gap never costs a whole object or page. Each gap is logged once per model and
+field at debug level. Fields whose type does not admit UNSET (ids, the items of a page, and the
+required fields of objects users build for requests) are enforced by both.
 """
 
 from __future__ import annotations
@@ -20,7 +29,8 @@ from typing import Any, Literal, TypeVar, Union
 import attrs
 import cattrs
 
-from ._types import ALIASES, EXTRA, UNSET, WIRE, TaggedUnion, UnsetType
+from ._logging import logger
+from ._types import ALIASES, EXTRA, SPEC_REQUIRED, UNSET, WIRE, OlderShape, TaggedUnion, UnsetType
 
 __all__ = [
     "DecodeError",
@@ -35,11 +45,16 @@ T = TypeVar("T")
 
 
 class DecodeError(ValueError):
-    """A JSON value does not fit the declared type; ``path`` locates it (``tools[2].name``)."""
+    """A JSON value does not fit the declared type; ``path`` locates it (``tools[2].name``).
 
-    def __init__(self, problem: str) -> None:
+    ``missing`` is true when the cause is a required field that is absent (as opposed to a
+    value of the wrong type): lenient decoding tolerates that in optional places.
+    """
+
+    def __init__(self, problem: str, *, missing: bool = False) -> None:
         super().__init__(problem)
         self.problem = problem
+        self.missing = missing
         self.parts: list[str | int] = []
 
     @property
@@ -95,12 +110,30 @@ def _camel(name: str) -> str:
 class _Converter(cattrs.Converter):
     """The SDK's converter; build one with :func:`_make_converter`."""
 
+    lenient: bool
     tagged_unions: dict[frozenset[type], TaggedUnion]
+    older_shapes: dict[Any, OlderShape]
+    """Keyed by class, or by the frozenset of members for a union."""
 
 
-def _make_converter() -> _Converter:
+_reported: set[tuple[str, str]] = set()
+_GAP = "required by the spec but missing from a response; decoded as UNSET"
+
+
+def _report_gap(cls: type, wire: str, what: str) -> None:
+    """Log a tolerated gap once per model and field (debug level: the response still decoded)."""
+    key = (cls.__name__, wire)
+    if key in _reported:
+        return
+    _reported.add(key)
+    logger.debug("%s.%s: %s (logged once per model and field)", cls.__name__, wire, what)
+
+
+def _make_converter(*, lenient: bool) -> _Converter:
     conv = _Converter(detailed_validation=False)
+    conv.lenient = lenient
     conv.tagged_unions = {}
+    conv.older_shapes = {}
 
     def structure_str(value: Any, _: Any) -> str:
         if type(value) is str:
@@ -252,12 +285,12 @@ def _union_hook(conv: _Converter, tp: Any) -> Callable[[Any, Any], Any]:
     classes = frozenset(m for m in members if attrs.has(m))
     tagged = conv.tagged_unions.get(classes)
     if tagged is not None:
-        return _tagged_union_hook(conv, tagged, nullable, members)
+        return _tagged_union_hook(conv, tagged, nullable, members, conv.older_shapes.get(classes))
     return _untagged_union_hook(conv, members, nullable)
 
 
 def _tagged_union_hook(
-    conv: _Converter, tagged: TaggedUnion, nullable: bool, members: list[Any]
+    conv: _Converter, tagged: TaggedUnion, nullable: bool, members: list[Any], older: OlderShape | None
 ) -> Callable[[Any, Any], Any]:
     hooks = {tag: (cls, conv.get_structure_hook(cls)) for tag, cls in tagged.mapping.items()}
     fallback = tagged.fallback
@@ -273,6 +306,8 @@ def _tagged_union_hook(
             if other_hook is not None:
                 return other_hook(value, None)
             raise DecodeError(f"expected an object, got {_kind(value)}")
+        if older is not None and older.applies(value):
+            value = older.normalise(value)
         tag = value.get(tagged.discriminator)
         entry = hooks.get(tag) if isinstance(tag, str) else None
         if entry is not None:
@@ -329,6 +364,13 @@ class _FieldPlan:
     aliases: tuple[str, ...]
     type: Any
     required: bool
+    """No default: both converters need it."""
+    spec_required: bool
+    """The spec requires it but the type admits UNSET: only the strict converter needs it."""
+
+    @property
+    def admits_unset(self) -> bool:
+        return _is_union(self.type) and UnsetType in typing.get_args(self.type)
 
 
 def _plans(cls: type) -> tuple[list[_FieldPlan], str | None]:
@@ -344,7 +386,16 @@ def _plans(cls: type) -> tuple[list[_FieldPlan], str | None]:
         camel = _camel(wire)
         if camel != wire and camel not in aliases:
             aliases += (camel,)
-        plans.append(_FieldPlan(field.name, wire, aliases, hints[field.name], field.default is attrs.NOTHING))
+        plans.append(
+            _FieldPlan(
+                field.name,
+                wire,
+                aliases,
+                hints[field.name],
+                field.default is attrs.NOTHING,
+                bool(field.metadata.get(SPEC_REQUIRED)),
+            )
+        )
     return plans, extra_name
 
 
@@ -358,11 +409,13 @@ def _attrs_structure_hook(conv: _Converter, cls: type) -> Callable[[Any, Any], A
     """
     slow = _attrs_structure_slow(conv, cls)
     plans, extra_name = _plans(cls)
+    older = conv.older_shapes.get(cls)
     by_key: dict[str, tuple[int, _FieldPlan]] = {}
     for i, plan in enumerate(plans):
         for key in (plan.wire, *plan.aliases):
             by_key.setdefault(key, (i, plan))
-    required = {plan.name for plan in plans if plan.required}
+    required = {plan.name for plan in plans if plan.required or (plan.spec_required and not conv.lenient)}
+    gaps = [plan for plan in plans if plan.spec_required and conv.lenient]
     shapes: dict[frozenset[str], Callable[[dict[str, Any]], Any]] = {}
     env: dict[str, Any] = {
         "cls": cls,
@@ -370,6 +423,7 @@ def _attrs_structure_hook(conv: _Converter, cls: type) -> Callable[[Any, Any], A
         "dt": _datetime_or_bad,
         "new": object.__new__,
         "put": object.__setattr__,
+        "gap": lambda wire: _report_gap(cls, wire, _GAP),
     }
 
     defaults: dict[str, str] = {}
@@ -399,11 +453,15 @@ def _attrs_structure_hook(conv: _Converter, cls: type) -> Callable[[Any, Any], A
             values[plan.name] = _expression(conv, env, i, f"d[{key!r}]", plan.type)
         if not required <= values.keys():
             return lambda d: slow(d, None)
+        missing = [plan.wire for plan in gaps if plan.name not in values]
         if extra and extra_name is not None:
             values[extra_name] = f"{{{', '.join(extra)}}}"
         # The instance is built the way attrs' own __init__ builds a frozen class (one
         # object.__setattr__ per field), without packing and unpacking keyword arguments.
         lines = ["def shape(d):", *(f"    d[{key!r}]" for key in skipped), "    o = new(cls)"]
+        # A gap is reported on use, not when the shape is compiled: the report is once per
+        # model and field for the process, and shapes are cached per converter.
+        lines += [f"    gap({wire!r})" for wire in missing]
         for field in attrs.fields(cls):
             lines.append(f"    put(o, {field.name!r}, {values.get(field.name, defaults.get(field.name))})")
         lines.append("    return o")
@@ -418,6 +476,8 @@ def _attrs_structure_hook(conv: _Converter, cls: type) -> Callable[[Any, Any], A
     def structure(d: Any, _: Any) -> Any:
         if type(d) is not dict:
             return slow(d, _)
+        if older is not None and older.applies(d):
+            d = older.normalise(d)
         if len(d) == last[0]:
             try:
                 return last[1](d)
@@ -488,15 +548,32 @@ def _expression(conv: _Converter, env: dict[str, Any], i: int, source: str, tp: 
 
 
 def _attrs_structure_slow(conv: _Converter, cls: type) -> Callable[[Any, Any], Any]:
+    """The precise decoder: names the failing field; in lenient mode it also degrades gaps."""
     plans, extra_name = _plans(cls)
-    steps = [(p.name, p.wire, p.aliases, conv.get_structure_hook(p.type), p.type, p.required) for p in plans]
+    lenient = conv.lenient
+    steps = [
+        (
+            p.name,
+            p.wire,
+            p.aliases,
+            conv.get_structure_hook(p.type),
+            p.type,
+            p.required or (p.spec_required and not lenient),
+            p.spec_required and lenient,
+            # Only an UNSET-admitting field can stand in for a value that lacks a required part,
+            # and only in lenient mode; there must be an `extra` to keep the raw value in.
+            lenient and p.admits_unset and extra_name is not None,
+        )
+        for p in plans
+    ]
     known = {p.wire for p in plans} | {alias for p in plans for alias in p.aliases}
 
     def structure_attrs(value: Any, _: Any) -> Any:
         if type(value) is not dict:
             raise DecodeError(f"expected an object, got {_kind(value)}")
         kwargs: dict[str, Any] = {}
-        for name, wire, aliases, hook, tp, required in steps:
+        kept: dict[str, Any] = {}
+        for name, wire, aliases, hook, tp, required, gap, degrade in steps:
             key = wire
             if wire not in value:
                 for alias in aliases:
@@ -505,17 +582,24 @@ def _attrs_structure_slow(conv: _Converter, cls: type) -> Callable[[Any, Any], A
                         break
                 else:
                     if required:
-                        exc = DecodeError("required field is missing")
+                        exc = DecodeError("required field is missing", missing=True)
                         exc.parts.append(wire)
                         raise exc
+                    if gap:
+                        _report_gap(cls, wire, _GAP)
                     continue
             try:
                 kwargs[name] = hook(value[key], tp)
             except DecodeError as exc:
+                if degrade and exc.missing:
+                    kept[key] = value[key]
+                    _report_gap(cls, wire, f"{exc}; decoded as UNSET, the value kept in extra[{key!r}]")
+                    continue
                 exc.parts.insert(0, wire)
                 raise
-        if extra_name is not None and len(value) > len(kwargs):
+        if extra_name is not None and (kept or len(value) > len(kwargs)):
             extra = {k: v for k, v in value.items() if k not in known}
+            extra.update(kept)
             if extra:
                 kwargs[extra_name] = extra
         return cls(**kwargs)
@@ -557,13 +641,19 @@ def _attrs_unstructure_hook(conv: _Converter, cls: type) -> Callable[[Any], dict
     return namespace["unstructure"]  # type: ignore[no-any-return]
 
 
-converter = _make_converter()
-"""The converter used for every request and response body."""
+converter = _make_converter(lenient=False)
+"""The strict converter: request bodies, webhooks and ``strict_responses=True``."""
+lenient_converter = _make_converter(lenient=True)
+"""The lenient converter: responses by default."""
 
 
-def decode(value: Any, tp: type[T] | Any) -> T:
-    """Decode parsed JSON into ``tp``; raises :class:`DecodeError` naming the bad field."""
-    return typing.cast(T, converter.structure(value, tp))
+def decode(value: Any, tp: type[T] | Any, *, strict: bool = True) -> T:
+    """Decode parsed JSON into ``tp``; raises :class:`DecodeError` naming the bad field.
+
+    ``strict=False`` tolerates missing fields as described in the module docstring.
+    """
+    conv = converter if strict else lenient_converter
+    return typing.cast(T, conv.structure(value, tp))
 
 
 def encode(value: Any) -> Any:
@@ -577,13 +667,23 @@ def register_tagged_unions(unions: list[TaggedUnion]) -> None:
         members = set(union.mapping.values())
         if union.fallback is not None:
             members.add(union.fallback)
-        converter.tagged_unions[frozenset(members)] = union
+        for conv in (converter, lenient_converter):
+            conv.tagged_unions[frozenset(members)] = union
+
+
+def register_older_shapes(shapes: list[tuple[Any, OlderShape]]) -> None:
+    """Register the older documented shapes (called once with the generated table)."""
+    for target, shape in shapes:
+        key = frozenset(typing.get_args(target)) if _is_union(target) else target
+        for conv in (converter, lenient_converter):
+            conv.older_shapes[key] = shape
 
 
 def _register_generated() -> None:
-    from ._generated.models import TAGGED_UNIONS
+    from ._generated.models import OLDER_SHAPES, TAGGED_UNIONS
 
     register_tagged_unions(TAGGED_UNIONS)
+    register_older_shapes(OLDER_SHAPES)
 
 
 _register_generated()

@@ -136,9 +136,10 @@ async def run_demo(*, out_dir: str | None, calls: int, progress: Progress) -> in
                 rows = await export_usage(
                     client, usage_csv, progress=lambda done, total: bar.update(done, total)
                 )
-            totals = (await client.usage.list(limit=1)).response.summary
+            totals = (await client.usage.list(limit=1)).summary
 
-    seconds = totals.total_duration_seconds if isinstance(totals.total_duration_seconds, int) else 0
+    seconds = totals.total_duration_seconds if totals is not None else 0
+    seconds = seconds if isinstance(seconds, int) else 0
     print_table(
         "Demo summary",
         [

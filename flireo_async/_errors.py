@@ -10,7 +10,10 @@ __all__ = [
     "RequestValidationError",
     "APIConnectionError",
     "APITimeoutError",
+    "ClientClosedError",
+    "EventLoopMismatchError",
     "APIResponseValidationError",
+    "ResponseTooLargeError",
     "APIStatusError",
     "BadRequestError",
     "AuthenticationError",
@@ -59,6 +62,19 @@ class APITimeoutError(APIConnectionError):
     """The request timed out; the server may or may not have processed it."""
 
 
+class ClientClosedError(APIConnectionError):
+    """The client (or the aiohttp session it was given) is closed; nothing was sent.
+
+    ``sent`` is always ``False``. Create a new client instead of reusing a closed one.
+    """
+
+
+class EventLoopMismatchError(APIConnectionError):
+    """The client is used from another event loop than the one it was first used in; nothing
+    was sent. ``sent`` is always ``False``. Create one client per event loop (per ``asyncio.run``).
+    """
+
+
 class APIResponseValidationError(FlireoError):
     """A success response whose body does not match the spec. ``body`` holds the raw text."""
 
@@ -76,6 +92,26 @@ class APIResponseValidationError(FlireoError):
         self.body = body
         self.headers = headers
         self.request_id = request_id
+
+
+class ResponseTooLargeError(APIResponseValidationError):
+    """A response body is larger than ``max_response_bytes``; reading stopped at the cap.
+
+    ``limit`` is the cap in bytes; ``body`` is empty (the body was not kept). The request itself
+    reached the server, which may have processed it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        limit: int,
+        headers: Mapping[str, str],
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, status=status, body="", headers=headers, request_id=request_id)
+        self.limit = limit
 
 
 class APIStatusError(FlireoError):

@@ -10,7 +10,7 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
-__all__ = ["Operation", "PerKeyLimit"]
+__all__ = ["Operation", "PerKeyLimit", "QueryParam"]
 
 T = TypeVar("T")
 
@@ -22,6 +22,24 @@ class PerKeyLimit:
     key_param: str
     requests: int
     per_seconds: float
+
+
+@attrs.frozen
+class QueryParam:
+    """One query parameter as the spec declares it; values are checked against it before sending.
+
+    ``kind`` is the JSON Schema type (``integer``, ``number``, ``boolean``, ``string``) or
+    ``date-time``. ``not_before`` names another parameter whose value this one must not precede
+    (``end_date`` after ``start_date``).
+    """
+
+    name: str
+    arg: str
+    """The Python argument name (for error messages)."""
+    kind: str
+    minimum: float | None = None
+    maximum: float | None = None
+    not_before: str | None = None
 
 
 @attrs.frozen
@@ -41,6 +59,8 @@ class Operation(Generic[T]):
     path_params: tuple[str, ...] = ()
     path_names: tuple[str, ...] = ()
     """The Python argument name of each path parameter (for error messages)."""
+    query: tuple[QueryParam, ...] = ()
+    """The query parameters the operation accepts; nothing else is sent."""
     unwrap: str | None = None
     unwrap_aliases: tuple[str, ...] = ()
     unwrap_bare: bool = False

@@ -4,6 +4,12 @@ The paginator knows only the conventions every paginated Flireo list shares: ``l
 ``offset`` query parameters and a ``pagination`` object ``{total, limit, offset}`` that may be
 absent (then the response is complete). It fetches up to ``prefetch`` pages ahead while the
 caller consumes the current one and never holds more than ``prefetch + 1`` pages.
+
+The next offset is always the current one plus the number of items received, never the
+``limit`` the server echoes (which may be 0, negative or wrong): a page that comes back shorter
+or longer than planned makes the paginator drop the pages it fetched ahead and continue right
+after the last item it yielded. It stops on an empty page and at ``total``, so it always ends
+and never asks for a negative offset.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
-from ._generated.models import Pagination
+from ._generated.models import Pagination, UsageSummary
 from ._logging import logger
 from ._types import UnsetType
 
@@ -27,8 +33,8 @@ PageT = TypeVar("PageT")
 
 @attrs.frozen
 class Page(Generic[ItemT, PageT]):
-    """One page: its ``items``, its ``pagination`` (``None`` when absent), and the decoded
-    ``response`` with every other key (for usage logs, ``response.summary``)."""
+    """One page: its ``items``, its ``pagination`` (``None`` when absent), its ``summary`` (usage
+    logs), and the decoded ``response`` with every other key."""
 
     items: list[ItemT]
     offset: int
@@ -40,6 +46,13 @@ class Page(Generic[ItemT, PageT]):
         """``{total, limit, offset}`` of this page, or ``None`` when the API left it out."""
         value = getattr(self.response, "pagination", None)
         return value if isinstance(value, Pagination) else None
+
+    @property
+    def summary(self) -> UsageSummary | None:
+        """The totals the usage list carries (``client.usage.list``); ``None`` for lists without
+        a summary or when the API left it out."""
+        value = getattr(self.response, "summary", None)
+        return value if isinstance(value, UsageSummary) else None
 
 
 def _as_int(value: Any) -> int | None:
@@ -65,7 +78,8 @@ class AsyncPaginator(Generic[ItemT, PageT]):
     ) -> None:
         self._fetch = fetch
         self._items = items
-        self._start = _as_int(offset) or 0
+        start = _as_int(offset) or 0
+        self._start = max(0, start)
         self._limit: int | UnsetType = _as_int(limit) or UnsetType.UNSET
         self.prefetch = prefetch
 
@@ -76,7 +90,7 @@ class AsyncPaginator(Generic[ItemT, PageT]):
         response = await self._fetch(offset if offset else UnsetType.UNSET, self._limit)
         items = getattr(response, self._items)
         pagination = getattr(response, "pagination", None)
-        total = None if isinstance(pagination, UnsetType) or pagination is None else _as_int(pagination.total)
+        total = None if not isinstance(pagination, Pagination) else _as_int(pagination.total)
         return Page(items=items, offset=offset, total=total, response=response)
 
     async def __aiter__(self) -> AsyncIterator[ItemT]:
@@ -90,11 +104,18 @@ class AsyncPaginator(Generic[ItemT, PageT]):
         yield first
         if first.total is None or not first.items:
             return
-        pagination = first.pagination
-        stride = _as_int(getattr(pagination, "limit", None)) or len(first.items)
+        # Pages ahead are planned at the size of the first page; `cursor` is where the next
+        # page must start, the offset right after the last item yielded.
+        stride = len(first.items)
         total = first.total
-        next_offset = first.offset + len(first.items)
+        cursor = first.offset + len(first.items)
+        next_offset = cursor
         ahead: collections.deque[tuple[int, asyncio.Task[Page[ItemT, PageT]]]] = collections.deque()
+
+        def drop_ahead() -> None:
+            while ahead:
+                ahead.pop()[1].cancel()
+
         try:
             while True:
                 while len(ahead) < max(1, self.prefetch) and next_offset < total:
@@ -102,7 +123,7 @@ class AsyncPaginator(Generic[ItemT, PageT]):
                     next_offset += stride
                 if not ahead:
                     return
-                _, task = ahead.popleft()
+                offset, task = ahead.popleft()
                 page = await task
                 del task
                 if page.total is not None and page.total != total:
@@ -117,7 +138,15 @@ class AsyncPaginator(Generic[ItemT, PageT]):
                 yield page
                 if page.total is None:
                     return
+                cursor = offset + len(page.items)
+                if len(page.items) != stride:
+                    # A short (or long) page: the pages planned after it would skip (or repeat)
+                    # items. Plan again from right after this page.
+                    logger.debug(
+                        "page at offset %d held %d items instead of %d", offset, len(page.items), stride
+                    )
+                    drop_ahead()
+                    next_offset = cursor
                 del page
         finally:
-            for _, pending in ahead:
-                pending.cancel()
+            drop_ahead()

@@ -69,6 +69,10 @@ class Pacer(Protocol):
         """Wait out a cool-down that started while this task was queued elsewhere."""
         ...
 
+    def cool_down_left(self) -> float:
+        """Seconds left of the cool-down known to be in force (0 when there is none)."""
+        ...
+
     async def cool_down(self, seconds: float) -> None:
         """Hold every request sharing this budget for ``seconds`` from now (after a 429)."""
         ...
@@ -134,6 +138,7 @@ class TokenBucket:
         self._lock = asyncio.Lock()
         self._blocked_until = 0.0
         self.state = RateLimitState(None, None, None)
+        self._ceiling = per_minute
         self._configure(per_minute)
 
     def _configure(self, per_minute: int | None) -> None:
@@ -208,8 +213,9 @@ class TokenBucket:
     def observe(self, headers: Mapping[str, str]) -> None:
         """Correct the bucket from the ``X-RateLimit-*`` headers of a response.
 
-        The headers can only slow us down: a lower server limit replaces ours, ``Remaining``
-        caps the tokens, and ``Remaining: 0`` waits until ``Reset`` (at most 60 s).
+        The headers can only slow us down: a lower server limit replaces ours (and a later,
+        higher one restores it, never above the configured budget), ``Remaining`` caps the
+        tokens, and ``Remaining: 0`` waits until ``Reset`` (at most 60 s).
         """
         if self.per_minute is None:
             return
@@ -217,8 +223,12 @@ class TokenBucket:
         if state.limit is None and state.remaining is None:
             return
         self.state = state
-        if state.limit is not None and 0 < state.limit < self.per_minute:
-            self._configure(state.limit)
+        if state.limit is not None and state.limit > 0 and self._ceiling is not None:
+            wanted = min(state.limit, self._ceiling)
+            if wanted != self.per_minute:
+                tokens = self._tokens
+                self._configure(wanted)
+                self._tokens = min(tokens, self._capacity)
         if state.remaining is not None:
             self._refill(self._clock())
             self._tokens = min(self._tokens, float(state.remaining))
@@ -327,6 +337,10 @@ class LocalPacer:
     async def wait_cool_down(self) -> None:
         """Wait out the cool-down in force."""
         await self.bucket.wait_cool_down()
+
+    def cool_down_left(self) -> float:
+        """Seconds left of the cool-down in force."""
+        return self.bucket.cool_down_left()
 
     async def cool_down(self, seconds: float) -> None:
         """Hold every task of this client for ``seconds``."""

@@ -11,6 +11,7 @@ from ._convert import DecodeError, decode, encode
 from ._errors import RequestValidationError
 from ._operation import Operation
 from ._pagination import AsyncPaginator
+from ._query import encode_query
 from ._response import RawResponse
 from ._types import UnsetType
 
@@ -74,6 +75,8 @@ class BaseResource:
         query: Mapping[str, Any] | None = None,
     ) -> AsyncPaginator[Any, T]:
         base = dict(query or {})
+        # Checked now, so that `limit="10"` fails where it is written (and is never dropped).
+        encode_query(op, base)
 
         async def fetch(offset: int | UnsetType, limit: int | UnsetType) -> T:
             return await self._call(op, path=path, query={**base, "offset": offset, "limit": limit})
@@ -114,7 +117,11 @@ class BaseResource:
             body = attrs.evolve(body, **given)
         # Round-trip through the strict decoder so that a wrong type names its field now,
         # before anything is sent.
-        return _validated(encode(body), model, name)
+        try:
+            data = encode(body)
+        except RecursionError:
+            raise RequestValidationError("", f"invalid {name}: nested too deeply") from None
+        return _validated(data, model, name)
 
 
 def _validated(data: Any, model: Any, name: str) -> Any:
@@ -122,5 +129,7 @@ def _validated(data: Any, model: Any, name: str) -> Any:
         return decode(data, model)
     except DecodeError as exc:
         raise RequestValidationError(exc.path, f"{exc.problem} (in {name})") from None
+    except RecursionError:
+        raise RequestValidationError("", f"invalid {name}: nested too deeply") from None
     except TypeError as exc:
         raise RequestValidationError("", f"invalid {name}: {exc}") from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import math
 import random
 import sys
 import time
@@ -17,25 +18,30 @@ from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
 import aiohttp
+from multidict import CIMultiDict
 from yarl import URL
 
 from . import __version__
 from ._config import ClientConfig
-from ._convert import DecodeError, decode, encode, format_datetime
+from ._convert import DecodeError, decode, encode
 from ._errors import (
     APIConnectionError,
     APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
+    ClientClosedError,
+    EventLoopMismatchError,
     RateLimitError,
     RequestValidationError,
+    ResponseTooLargeError,
     error_class_for,
 )
 from ._logging import logger
 from ._operation import Operation
+from ._query import encode_query
 from ._ratelimit import Pacer
 from ._response import RawResponse
-from ._types import UnsetType, key_fingerprint
+from ._types import key_fingerprint
 
 __all__ = ["Transport", "RETRYABLE_STATUSES", "backoff"]
 
@@ -49,6 +55,7 @@ USER_AGENT = (
     f"flireo-async/{__version__} python/{sys.version_info[0]}.{sys.version_info[1]} "
     f"aiohttp/{aiohttp.__version__}"
 )
+_DOT_SEGMENTS = frozenset({".", ".."})
 
 
 def backoff(attempt: int) -> float:
@@ -56,27 +63,107 @@ def backoff(attempt: int) -> float:
     return random.uniform(0.0, min(BACKOFF_CAP, BACKOFF_BASE * (2**attempt)))
 
 
+def _seconds(value: float) -> float | None:
+    """A wait the server asked for: never negative; NaN means it said nothing usable."""
+    if math.isnan(value):
+        return None
+    return max(0.0, value)
+
+
 def parse_retry_after(value: str | None) -> float | None:
-    """``Retry-After`` as seconds: a number of seconds or an HTTP date."""
+    """``Retry-After`` as seconds: a number of seconds or an HTTP date (may be ``inf``)."""
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        return _seconds(float(value))
     except ValueError:
         pass
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     return max(0.0, when.timestamp() - time.time())
 
 
-def _query_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if hasattr(value, "isoformat"):
-        return format_datetime(value)
-    return str(value)
+# A shadow of the cool-down deadline of each limiter (time.monotonic), so that a call can see how
+# long the shared cool-down still runs and fail fast when that is past its own max_retry_wait.
+# It stands in for a limiter method that reports the remaining cool-down, which TokenBucket does
+# not have; it is only consulted while the limiter itself says it is cooling down.
+
+
+class _Shared:
+    """What a client shares with the clients derived from it by ``with_options``: the aiohttp
+    session, whether the client was closed, and the event loop the session belongs to."""
+
+    def __init__(self, session: aiohttp.ClientSession | None) -> None:
+        self.session = session
+        self.owns_session = session is None
+        self.closed = False
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.pacers: list[Pacer] = []
+        """Pacers made for this client and the clients derived from it; closed with the client."""
+
+
+def _single_pass() -> Any:
+    """A per-request aiohttp middleware that lets one SDK attempt through aiohttp only once.
+
+    aiohttp repeats a GET or DELETE once by itself when the connection drops (``ClientSession.
+    _request`` retries on ``ClientOSError``/``ServerDisconnectedError`` and has no switch for
+    it), which silently doubled every attempt of the SDK's own retry loop. On aiohttp's second
+    pass this middleware raises the first failure again without sending anything, so the SDK's
+    ``max_retries`` is the only retry count.
+    """
+    first: list[BaseException] = []
+
+    async def once(request: aiohttp.ClientRequest, handler: Any) -> aiohttp.ClientResponse:
+        if first:
+            raise first[0]
+        try:
+            return cast(aiohttp.ClientResponse, await handler(request))
+        except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
+            first.append(exc)
+            raise
+
+    return once
+
+
+def _non_finite_path(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first NaN or infinite number in encoded JSON, if any."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path or "body"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _non_finite_path(item, f"{path}.{key}" if path else str(key))
+            if found is not None:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = _non_finite_path(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
+def encode_body(body: Any) -> bytes:
+    """The JSON bytes of a request body; raises :class:`RequestValidationError` for what JSON
+    cannot carry (NaN, infinities, objects nested past the interpreter's limit)."""
+    problem: RequestValidationError
+    try:
+        encoded = encode(body)
+        try:
+            return json.dumps(encoded, separators=(",", ":"), allow_nan=False).encode()
+        except ValueError:
+            where = _non_finite_path(encoded)
+            if where is None:
+                raise
+            problem = RequestValidationError(
+                where, "must be a finite number: NaN and Infinity are not valid JSON"
+            )
+    except RecursionError:
+        problem = RequestValidationError("body", "is nested too deeply to be sent as JSON")
+    except (TypeError, ValueError) as exc:
+        problem = RequestValidationError("body", f"cannot be sent as JSON: {exc}")
+    raise problem
 
 
 class Transport:
@@ -89,14 +176,17 @@ class Transport:
         session: aiohttp.ClientSession | None = None,
         pacer: Pacer | None = None,
         gate: asyncio.Semaphore | None = None,
+        shared: _Shared | None = None,
     ) -> None:
         self.config = config
-        self._session = session
-        self._owns_session = session is None
-        self._owns_pacer = pacer is None
-        self.pacer = pacer or config.rate_limiter.pacer(key_fingerprint(config.api_key), config.rate_limit)
+        self._shared = shared if shared is not None else _Shared(session)
+        # Only the client that created the shared state closes it; derived clients share it.
+        self._root = shared is None
+        if pacer is None:
+            pacer = config.rate_limiter.pacer(key_fingerprint(config.api_key), config.rate_limit)
+            self._shared.pacers.append(pacer)
+        self.pacer = pacer
         self.gate = gate or asyncio.Semaphore(config.max_concurrency)
-        self._base = URL(config.base_url + "/", encoded=False)
         self._base_text = config.base_url.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=config.timeout)
         self._urls: dict[tuple[str, tuple[str, ...]], URL] = {}
@@ -109,18 +199,63 @@ class Transport:
     # -- session lifecycle --------------------------------------------------------------------
 
     @property
+    def shared(self) -> _Shared:
+        """The session state shared with derived transports (for ``with_options``)."""
+        return self._shared
+
+    @property
     def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
+        """The aiohttp session (created on first use); raises :class:`ClientClosedError` once closed."""
+        shared = self._shared
+        if shared.closed:
+            raise ClientClosedError(
+                "this AsyncFlireo client is closed; create a new client (nothing was sent)",
+                method="",
+                url=self._base_text,
+                sent=False,
+            )
+        if shared.session is None:
             connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
-            self._session = aiohttp.ClientSession(connector=connector, json_serialize=json.dumps)
-            self._owns_session = True
-        return self._session
+            shared.session = aiohttp.ClientSession(connector=connector, json_serialize=json.dumps)
+        elif shared.session.closed:
+            whose = "it created" if shared.owns_session else "passed to AsyncFlireo(session=...)"
+            raise ClientClosedError(
+                f"the aiohttp session {whose} is closed; create a new client (nothing was sent)",
+                method="",
+                url=self._base_text,
+                sent=False,
+            )
+        return shared.session
+
+    def _check_loop(self, method: str, url: str) -> None:
+        shared = self._shared
+        loop = asyncio.get_running_loop()
+        if shared.loop is None:
+            shared.loop = loop
+        elif shared.loop is not loop:
+            state = "closed" if shared.loop.is_closed() else "still running"
+            raise EventLoopMismatchError(
+                "this AsyncFlireo client belongs to the event loop it was first used in (now "
+                f"{state}), not to the current one; create one client per event loop, e.g. inside "
+                "the coroutine passed to asyncio.run (nothing was sent)",
+                method=method,
+                url=url,
+                sent=False,
+            )
 
     async def close(self) -> None:
-        if self._session is not None and self._owns_session and not self._session.closed:
-            await self._session.close()
-        if self._owns_pacer:
-            await self.pacer.aclose()
+        """Close the session (when this client created it); later requests raise
+        :class:`ClientClosedError`. A client made by ``with_options`` closes nothing."""
+        if not self._root:
+            return
+        shared = self._shared
+        shared.closed = True
+        session = shared.session
+        if session is not None and shared.owns_session and not session.closed:
+            await session.close()
+        pacers, shared.pacers = shared.pacers, []
+        for pacer in pacers:
+            await pacer.aclose()
 
     # -- one call -----------------------------------------------------------------------------
 
@@ -137,9 +272,13 @@ class Transport:
     def _build_url(self, op: Operation[Any], path: tuple[str, ...]) -> URL:
         text = op.path
         for index, (name, value) in enumerate(zip(op.path_params, path, strict=True)):
+            arg = op.path_names[index] if index < len(op.path_names) else name
             if not isinstance(value, str) or not value:
-                arg = op.path_names[index] if index < len(op.path_names) else name
                 raise RequestValidationError(arg, f"must be a non-empty string, got {value!r}")
+            if value in _DOT_SEGMENTS:
+                # "." and ".." are path segments that proxies and servers resolve: `leads/..`
+                # would address the campaign itself.
+                raise RequestValidationError(arg, f"must not be {value!r} (a relative path segment)")
             text = text.replace("{" + name + "}", quote(value, safe=""))
         return URL(self._base_text + text, encoded=True)
 
@@ -160,23 +299,26 @@ class Transport:
         waits for its turn never leaves a lead looking as if it might have been dialed.
         """
         url = self.build_url(op, path)
-        if query:
-            params = {k: _query_value(v) for k, v in query.items() if not isinstance(v, UnsetType)}
-            if params:
-                url = url.update_query(params)
+        params = encode_query(op, query)
+        if params:
+            url = url.update_query(params)
         headers = self._headers
         data: bytes | None = None
         if body is not None:
-            data = json.dumps(encode(body), separators=(",", ":")).encode()
+            data = encode_body(body)
             headers = {**headers, "Content-Type": "application/json"}
+        self._check_loop(op.method, str(url))
         key = None
         if op.per_key_limit is not None:
             key = f"{op.id}:{path[op.path_params.index(op.per_key_limit.key_param)]}"
 
         pacer = self.pacer
+
         attempt = 0
         ambiguous_before = False
         while True:
+            session = self.session  # raises ClientClosedError (not retried) once closed
+            self._fail_fast_if_cooling_down()
             waited = 0.0
             if key is not None and op.per_key_limit is not None:
                 waited += await pacer.acquire_key(
@@ -188,11 +330,12 @@ class Transport:
                     # token granted and then held in a queue could reach the server late and
                     # land in the next window with a full budget of others.
                     if not pacer.try_acquire():
+                        self._fail_fast_if_cooling_down()
                         waited += await pacer.acquire()
                     if before_send is not None:
                         hook, before_send = before_send, None
                         await hook()
-                    status, resp_headers, raw = await self._send(op.method, url, headers, data)
+                    status, resp_headers, raw = await self._send(session, op.method, url, headers, data)
             except APIConnectionError as exc:
                 retry = attempt < self.config.max_retries and (op.idempotent or not exc.sent)
                 logger.info(
@@ -210,7 +353,7 @@ class Transport:
                 attempt += 1
                 continue
 
-            pacer.observe(resp_headers)
+            pacer.observe(self._capped_rate_headers(resp_headers))
             if 200 <= status < 300:
                 logger.debug(
                     "%s %s -> %d (attempt %d, waited %.3fs)", op.method, op.path, status, attempt + 1, waited
@@ -229,12 +372,16 @@ class Transport:
                 retry_after = error.retry_after if isinstance(error, RateLimitError) else None
                 if retry_after is not None and retry_after > self.config.max_retry_wait:
                     logger.warning(
-                        "%s %s -> 429, Retry-After %.0fs is past max_retry_wait",
+                        "%s %s -> 429, Retry-After %.0fs is past max_retry_wait (%gs)",
                         op.method,
                         op.path,
                         retry_after,
+                        self.config.max_retry_wait,
                     )
-                    await pacer.cool_down(min(retry_after, self.config.max_retry_wait))
+                    # The other tasks of the client pause too, but never longer than the
+                    # longest wait the user allows: an absurd Retry-After (a day, a date in
+                    # 9999, inf) must not freeze the client.
+                    await self._cool_down(self.config.max_retry_wait)
                     raise error
             if not retryable or attempt >= self.config.max_retries:
                 logger.info("%s %s -> %d (attempt %d, not retried)", op.method, op.path, status, attempt + 1)
@@ -244,7 +391,7 @@ class Transport:
                 retry_after = error.retry_after if isinstance(error, RateLimitError) else None
                 # Every task of this client waits out the same cool-down (no thundering herd);
                 # the next acquire() does the waiting.
-                await pacer.cool_down(retry_after if retry_after is not None else backoff(attempt))
+                await self._cool_down(retry_after if retry_after is not None else backoff(attempt))
                 wait = 0.0
             else:
                 wait = backoff(attempt)
@@ -255,39 +402,157 @@ class Transport:
                 await asyncio.sleep(wait)
             attempt += 1
 
-    async def _send(
-        self, method: str, url: URL, headers: Mapping[str, str], data: bytes | None
-    ) -> tuple[int, Mapping[str, str], bytes]:
+    # -- rate-limit waits: every one bounded by max_retry_wait --------------------------------
+
+    async def _cool_down(self, seconds: float) -> None:
+        await self.pacer.cool_down(min(seconds, self.config.max_retry_wait))
+
+    def _fail_fast_if_cooling_down(self) -> None:
+        """Raise instead of waiting when the shared cool-down outlasts this call's max_retry_wait
+        (a client from ``with_options``, or another worker, may allow less than the one that
+        saw the 429)."""
+        left = self.pacer.cool_down_left()
+        if left > self.config.max_retry_wait:
+            raise RateLimitError(
+                f"the client is cooling down after a 429 for another {left:.1f}s, longer than "
+                f"max_retry_wait ({self.config.max_retry_wait:g}s); nothing was sent",
+                retry_after=left,
+                status=429,
+                error="Rate limit exceeded",
+            )
+
+    def _capped_rate_headers(self, headers: Mapping[str, str]) -> Mapping[str, str]:
+        """The headers for the limiter, made unable to stall it: a negative
+        ``X-RateLimit-Remaining`` counts as 0 (a token debt of a billion would mean waiting for
+        years), and an exhausted window's ``X-RateLimit-Reset`` is pulled in to ``max_retry_wait``."""
+        remaining = headers.get("X-RateLimit-Remaining")
+        if remaining is None:
+            return headers
         try:
-            async with self.session.request(
-                method, url, headers=headers, data=data, timeout=self._timeout, allow_redirects=False
+            left = float(remaining)
+        except ValueError:
+            return headers
+        fixes: dict[str, str] = {}
+        if left < 0:
+            fixes["X-RateLimit-Remaining"] = "0"
+        reset = headers.get("X-RateLimit-Reset")
+        if left <= 0 and reset is not None:
+            try:
+                wait = float(reset) - time.time()
+            except ValueError:
+                wait = math.nan
+            if not math.isnan(wait):
+                cap = self.config.max_retry_wait
+                if wait > cap:
+                    fixes["X-RateLimit-Reset"] = str(math.floor(time.time() + cap))
+        if not fixes:
+            return headers
+        capped = CIMultiDict(headers)
+        capped.update(fixes)
+        return capped
+
+    # -- the HTTP exchange --------------------------------------------------------------------
+
+    async def _send(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        url: URL,
+        headers: Mapping[str, str],
+        data: bytes | None,
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        # aiohttp's exceptions carry the request (headers included, so the API key): ours are
+        # raised after the except blocks, so that neither __cause__ nor __context__ holds them.
+        error: APIConnectionError
+        try:
+            async with session.request(
+                method,
+                url,
+                headers=headers,
+                data=data,
+                timeout=self._timeout,
+                allow_redirects=False,
+                middlewares=(_single_pass(), *_session_middlewares(session)),
             ) as resp:
-                raw = await resp.read()
+                raw = await self._read_capped(resp, method, url)
                 return resp.status, resp.headers, raw
         except aiohttp.ClientConnectorError as exc:
             # The TCP/TLS connection was never established: nothing was sent.
-            raise APIConnectionError(
-                f"cannot connect to {url.host}: {exc.os_error or exc}",
+            error = APIConnectionError(
+                self._redact(f"cannot connect to {url.host}: {exc.os_error or exc}"),
                 method=method,
                 url=str(url),
                 sent=False,
-            ) from exc
-        except aiohttp.ConnectionTimeoutError as exc:
-            raise APITimeoutError(
+            )
+        except aiohttp.ConnectionTimeoutError:
+            error = APITimeoutError(
                 f"connecting to {url.host} timed out", method=method, url=str(url), sent=False
-            ) from exc
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise APITimeoutError(
+            )
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
+            error = APITimeoutError(
                 f"{method} {url.path} timed out after {self.config.timeout}s; the server may have processed it",
                 method=method,
                 url=str(url),
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise APIConnectionError(
-                f"{method} {url.path} failed: {type(exc).__name__}: {exc}; the server may have processed it",
+            )
+        except aiohttp.ClientResponseError as exc:
+            # An answer aiohttp could not parse (garbage status line, oversized headers).
+            error = APIConnectionError(
+                self._redact(
+                    f"{method} {url.path} got an invalid HTTP response ({type(exc).__name__}: "
+                    f"{exc.message}); the server may have processed it"
+                ),
                 method=method,
                 url=str(url),
-            ) from exc
+            )
+        except RuntimeError:
+            if not session.closed:
+                raise
+            # Closed by another task while this request was on its way.
+            error = ClientClosedError(
+                "the client was closed while this request was being sent; nothing was sent",
+                method=method,
+                url=str(url),
+                sent=False,
+            )
+        except (aiohttp.ClientError, OSError) as exc:
+            error = APIConnectionError(
+                self._redact(
+                    f"{method} {url.path} failed: {type(exc).__name__}: {exc}; the server may have processed it"
+                ),
+                method=method,
+                url=str(url),
+            )
+        raise error
+
+    async def _read_capped(self, resp: aiohttp.ClientResponse, method: str, url: URL) -> bytes:
+        """The body, read no further than ``max_response_bytes`` (after decompression)."""
+        limit = self.config.max_response_bytes
+        size = resp.content_length
+        if size is None or size <= limit:
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in resp.content.iter_any():
+                size += len(chunk)
+                if size > limit:
+                    break
+                chunks.append(chunk)
+            else:
+                return b"".join(chunks)
+        # Drop the connection rather than drain the rest of the body.
+        resp.close()
+        headers, _ = self._scrub(resp.headers)
+        raise ResponseTooLargeError(
+            f"{method} {url.path}: the response body is larger than max_response_bytes ({limit} bytes); "
+            "reading stopped there (the server may have processed the request)",
+            status=resp.status,
+            limit=limit,
+            headers=headers,
+            request_id=headers.get("X-Request-Id"),
+        )
+
+    def _redact(self, text: str) -> str:
+        """``text`` with the API key blanked out (a hostile server may echo it back)."""
+        return text.replace(self.config.api_key, "***")
 
     @staticmethod
     def _raw(status: int, headers: Mapping[str, str], parsed: T, attempt: int) -> RawResponse[T]:
@@ -298,14 +563,17 @@ class Transport:
     def _decode_success(self, op: Operation[T], status: int, headers: Mapping[str, str], raw: bytes) -> T:
         if op.returns_none:
             return None  # type: ignore[return-value]
+        problem: str | None = None
         try:
             data = json.loads(raw) if raw else None
+        except RecursionError:
+            problem = "the response JSON is nested too deeply"
         except ValueError as exc:
             if raw.strip():
-                raise self._invalid(
-                    f"{op.id}: the response is not JSON ({exc})", status, headers, raw
-                ) from exc
+                problem = f"the response is not JSON ({exc})"
             data = None
+        if problem is not None:
+            raise self._invalid(f"{op.id}: {problem}", status, headers, raw)
         if op.bare_array_key is not None and isinstance(data, list):
             data = {op.bare_array_key: data}
         if op.unwrap is not None and data is not None:
@@ -321,16 +589,17 @@ class Transport:
                         f"{op.id}: the response has no {op.unwrap!r} key", status, headers, raw
                     )
         try:
-            return cast(T, decode(data, op.result_type))
+            return cast(T, decode(data, op.result_type, strict=self.config.strict_responses))
         except DecodeError as exc:
-            raise self._invalid(
-                f"{op.id}: the response does not match the spec: {exc}", status, headers, raw
-            ) from exc
+            problem = f"the response does not match the spec: {exc}"
+        except RecursionError:
+            problem = "the response is nested too deeply"
+        raise self._invalid(f"{op.id}: {problem}", status, headers, raw)
 
-    @staticmethod
     def _invalid(
-        message: str, status: int, headers: Mapping[str, str], raw: bytes
+        self, message: str, status: int, headers: Mapping[str, str], raw: bytes
     ) -> APIResponseValidationError:
+        headers, raw = self._scrub(headers, raw)
         return APIResponseValidationError(
             message,
             status=status,
@@ -339,9 +608,37 @@ class Transport:
             request_id=headers.get("X-Request-Id"),
         )
 
-    @staticmethod
-    def _error(status: int, headers: Mapping[str, str], raw: bytes) -> APIStatusError:
+    def _error(self, status: int, headers: Mapping[str, str], raw: bytes) -> APIStatusError:
+        headers, raw = self._scrub(headers, raw)
         return build_status_error(status, headers, raw)
+
+    def _scrub(self, headers: Mapping[str, str], raw: bytes = b"") -> tuple[Mapping[str, str], bytes]:
+        """Headers and body for an exception, with the API key blanked out: a server that echoes
+        the request back must not plant the key in an exception (and from there in a log)."""
+        key = self.config.api_key
+        secret = key.encode()
+        if secret in raw:
+            raw = raw.replace(secret, b"***")
+        if any(key in name or key in value for name, value in headers.items()):
+            headers = CIMultiDict(
+                (name.replace(key, "***"), value.replace(key, "***")) for name, value in headers.items()
+            )
+        return headers, raw
+
+
+def _session_middlewares(session: aiohttp.ClientSession) -> tuple[Any, ...]:
+    # Per-request middlewares replace the session's own; keep those of a session the user gave.
+    # aiohttp exposes them only as this attribute.
+    return tuple(getattr(session, "_middlewares", ()) or ())
+
+
+def _retry_after_from_body(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        return _seconds(float(value))
+    except OverflowError:  # an integer too large for a float: "never"
+        return math.inf
 
 
 def build_status_error(
@@ -355,7 +652,7 @@ def build_status_error(
     details: list[str] = []
     try:
         body = json.loads(raw) if raw.strip() else None
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     if isinstance(body, dict):
         err = body.get("error")
@@ -369,7 +666,7 @@ def build_status_error(
             error = code
         raw_details = body.get("details")
         if isinstance(raw_details, list):
-            details = [str(d) for d in raw_details]
+            details = [d if isinstance(d, str) else json.dumps(d) for d in raw_details]
     if not isinstance(body, (dict, list)) and text.strip():
         snippet = " ".join(text.split())[:200]
         message = message or snippet
@@ -389,12 +686,8 @@ def build_status_error(
     )
     if cls is RateLimitError:
         retry_after = parse_retry_after(headers.get("Retry-After"))
-        if (
-            retry_after is None
-            and isinstance(body, dict)
-            and isinstance(body.get("retry_after"), (int, float))
-        ):
-            retry_after = float(body["retry_after"])
+        if retry_after is None and isinstance(body, dict):
+            retry_after = _retry_after_from_body(body.get("retry_after"))
         return RateLimitError(text_message, retry_after=retry_after, **kwargs)
     return cls(text_message, **kwargs)
 

@@ -8,7 +8,7 @@ from typing import Final, Literal, TypeVar, Union
 
 import attrs
 
-__all__ = ["UNSET", "UnsetType", "Unset", "TaggedUnion"]
+__all__ = ["UNSET", "UnsetType", "Unset", "TaggedUnion", "OlderShape"]
 
 
 class UnsetType(enum.Enum):
@@ -44,6 +44,9 @@ ALIASES = "aliases"
 """Field metadata key: other JSON names accepted when decoding (never sent)."""
 EXTRA = "extra"
 """Field metadata key: marks the mapping that keeps unknown JSON keys."""
+SPEC_REQUIRED = "required"
+"""Field metadata key: the spec requires the field, but the type admits UNSET so that lenient
+decoding can report a server that leaves it out; strict decoding enforces it."""
 
 
 @attrs.frozen
@@ -56,6 +59,44 @@ class TaggedUnion:
     discriminator: str
     mapping: Mapping[str, type]
     fallback: type | None = None
+
+
+@attrs.frozen
+class OlderShape:
+    """How to turn an older documented shape of an object into the current one before decoding.
+
+    It applies only to objects without ``when_missing``. Then ``rename`` moves keys to their
+    current names, the ``nest_keys`` present are moved into a new object under ``nest_into``,
+    and each ``derive`` entry ``(field, source, values)`` sets ``field`` from the value of
+    ``source`` (looked up in the ``values`` pairs). Keys already present are never overwritten.
+    """
+
+    when_missing: str
+    rename: Mapping[str, str] = attrs.field(factory=dict)
+    nest_into: str | None = None
+    nest_keys: tuple[str, ...] = ()
+    derive: tuple[tuple[str, str, tuple[tuple[object, object], ...]], ...] = ()
+
+    def applies(self, data: Mapping[str, object]) -> bool:
+        """Whether ``data`` is in the older shape."""
+        return self.when_missing not in data
+
+    def normalise(self, data: Mapping[str, object]) -> dict[str, object]:
+        """A copy of ``data`` in the current shape (``data`` itself is left alone)."""
+        out = dict(data)
+        for old, new in self.rename.items():
+            if old in out and new not in out:
+                out[new] = out.pop(old)
+        if self.nest_into is not None and self.nest_into not in out:
+            out[self.nest_into] = {key: out.pop(key) for key in self.nest_keys if key in out}
+        for field, source, values in self.derive:
+            if field not in out and source in out:
+                for value, derived in values:
+                    # `is` for booleans: 1 == True, but an integer is not the older boolean.
+                    if type(out[source]) is type(value) and out[source] == value:
+                        out[field] = derived
+                        break
+        return out
 
 
 def redacted_repr(value: object) -> str:

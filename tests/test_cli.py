@@ -67,7 +67,9 @@ def env(fake: FakeFlireo) -> dict[str, str]:
 
 @pytest.fixture
 async def agent_id(fake: FakeFlireo) -> str:
-    async with AsyncFlireo(api_key=fake.api_key, base_url=fake.url, rate_limit=None) as client:
+    async with AsyncFlireo(
+        api_key=fake.api_key, base_url=fake.url, rate_limit=None, strict_responses=True
+    ) as client:
         return (await client.agents.create(name="CLI agent")).id
 
 
@@ -335,7 +337,7 @@ async def test_mock_serves_until_ctrl_c() -> None:
     while "FLIREO_API_KEY" not in key_line:
         key_line = (await process.stdout.readline()).decode()
     key = key_line.strip().split("=", 1)[1]
-    async with AsyncFlireo(api_key=key, base_url=url) as client:
+    async with AsyncFlireo(api_key=key, base_url=url, strict_responses=True) as client:
         agent = await client.agents.create(name="Against the mock")
         assert (await client.agents.get(agent.id)).name == "Against the mock"
     process.send_signal(signal.SIGINT)

@@ -193,3 +193,29 @@ def test_launch_with_redis_and_status(
     assert "12 of 12" in out
     assert main(["calls", "launch-status", "--redis", redis_url, "--launch", "nope"]) == 2
     assert "no launch 'nope'" in capsys.readouterr().err
+
+
+def test_a_key_with_a_trailing_carriage_return_is_refused_before_anything(
+    fake: FakeFlireo,
+    agent: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A key read from a CRLF .env file: one clear line, nothing sent, nothing recorded."""
+    before = len(fake.requests)
+    monkeypatch.setenv("FLIREO_API_KEY", fake.api_key + "\r")
+    monkeypatch.setenv("FLIREO_BASE_URL", fake.url)
+    leads = tmp_path / "crlf.csv"
+    leads.write_text(f"phone\n{phone(500)}\n", encoding="utf-8")
+    assert launch(str(leads), "--agent-id", agent) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("flireo: error: api_key contains whitespace")
+    assert len(err.splitlines()) == 1
+    assert fake.api_key not in err
+    assert len(fake.requests) == before
+    assert not (tmp_path / "crlf.journal").exists()
+    # Fixed key, same command: the lead is dialed (nothing was recorded as unknown).
+    monkeypatch.setenv("FLIREO_API_KEY", fake.api_key)
+    assert launch(str(leads), "--agent-id", agent) == 0
+    assert sent(fake)[phone(500)] == 1

@@ -256,7 +256,7 @@ async def test_every_status_maps_to_its_error_class(status: int, cls: str, mocke
 
 
 async def test_older_flat_tool_template_shape_decodes(mocked: aioresponses, client: AsyncFlireo) -> None:
-    from flireo_async.models import GenericToolTemplate
+    from flireo_async.models import FunctionTemplateConfig, FunctionToolTemplate
 
     old = {
         "id": "t9",
@@ -271,7 +271,12 @@ async def test_older_flat_tool_template_shape_decodes(mocked: aioresponses, clie
     }
     mocked.get(f"{BASE}/tool-templates/t9", payload={"tool_template": old})
     template = await client.tool_templates.get("t9")
-    assert isinstance(template, GenericToolTemplate)
-    assert template.type == "function"
-    assert template.extra["url"] == "https://x.example/hook"
-    assert template.extra["asyncResponse"] == "One moment"
+    assert isinstance(template, FunctionToolTemplate)
+    assert template.tool_type == "function"
+    assert template.description == "d"
+    assert isinstance(template.tool_config, FunctionTemplateConfig)
+    assert template.tool_config.url == "https://x.example/hook"
+    assert template.tool_config.async_ is False
+    assert template.tool_config.parameters == {"type": "object"}
+    assert template.tool_config.extra == {"asyncResponse": "One moment"}
+    assert template.extra == {}

@@ -30,7 +30,9 @@ async def test_fake_call_delivers_verified_events_to_router() -> None:
     async with (
         await router.start(port=0) as server,
         FakeFlireo(speed=1000, rate_limit=None, seed=7) as fake,
-        AsyncFlireo(api_key=fake.api_key, base_url=fake.url, rate_limit=None) as client,
+        AsyncFlireo(
+            api_key=fake.api_key, base_url=fake.url, rate_limit=None, strict_responses=True
+        ) as client,
     ):
         agent = await client.agents.create(
             name="Support",
@@ -83,7 +85,9 @@ async def test_router_rejects_deliveries_signed_with_another_secret() -> None:
     async with (
         await router.start(port=0) as server,
         FakeFlireo(speed=1000, rate_limit=None, seed=3) as fake,
-        AsyncFlireo(api_key=fake.api_key, base_url=fake.url, rate_limit=None) as client,
+        AsyncFlireo(
+            api_key=fake.api_key, base_url=fake.url, rate_limit=None, strict_responses=True
+        ) as client,
     ):
         agent = await client.agents.create(
             name="Misconfigured", webhook_url=server.url, webhook_secret="whsec_rotated_elsewhere"

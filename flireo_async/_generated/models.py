@@ -9,18 +9,18 @@ from typing import Any, Literal, TypeAlias
 
 import attrs
 
-from .._types import UNSET, TaggedUnion, UnsetType, redacted_repr
+from .._types import UNSET, OlderShape, TaggedUnion, UnsetType, redacted_repr
 
 
 @attrs.frozen(kw_only=True)
 class Pagination:
     """Offset pagination metadata; more items exist while offset + len(items) < total (there is no cursor or has_more flag)."""
 
-    total: int = attrs.field(metadata={"wire": "total"})
+    total: int | UnsetType = attrs.field(default=UNSET, metadata={"wire": "total", "required": True})
     """Total number of items matching the query."""
-    limit: int = attrs.field(metadata={"wire": "limit"})
+    limit: int | UnsetType = attrs.field(default=UNSET, metadata={"wire": "limit", "required": True})
     """Page size that was applied."""
-    offset: int = attrs.field(metadata={"wire": "offset"})
+    offset: int | UnsetType = attrs.field(default=UNSET, metadata={"wire": "offset", "required": True})
     """Offset that was applied."""
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
     """Keys the spec does not declare, kept as received so that nothing is lost."""
@@ -30,7 +30,7 @@ class Pagination:
 class SuccessResponse:
     """Generic success acknowledgement returned by deletes with status 200."""
 
-    success: bool = attrs.field(metadata={"wire": "success"})
+    success: bool | UnsetType = attrs.field(default=UNSET, metadata={"wire": "success", "required": True})
     """True when the operation succeeded."""
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
     """Keys the spec does not declare, kept as received so that nothing is lost."""
@@ -318,24 +318,24 @@ class ToolServer:
 
 @attrs.frozen(kw_only=True)
 class GenericToolTemplate:
-    """A tool template with an unknown `tool_type` (its `tool_config` kept as a free-form object), or one in the older flat shape (`type` instead of `tool_type`, the tool's keys at the top level, kept in `extra`)."""
+    """A tool template with an unknown `tool_type` (its `tool_config` kept as a free-form object). The older flat shape (`type` instead of `tool_type`, the tool's keys at the top level) is normalised into `tool_type` and `tool_config` before decoding."""
 
     id: str = attrs.field(metadata={"wire": "id"})
     """Template id."""
-    name: str = attrs.field(metadata={"wire": "name"})
-    """Display name, e.g. `Customer Lookup`."""
-    created_at: datetime = attrs.field(metadata={"wire": "created_at"})
-    """Creation time."""
     tool_type: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "tool_type"})
     """Tool type not known to this SDK."""
-    type: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "type"})
-    """Older flat shape only, the tool type (`function`, `endCall`, `transferCall`)."""
     org_id: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "org_id"})
     """Owning organization."""
+    name: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "name", "required": True})
+    """Display name, e.g. `Customer Lookup`."""
     description: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "description"})
     """Free-text description."""
     tool_config: dict[str, Any] | UnsetType = attrs.field(default=UNSET, metadata={"wire": "tool_config"})
     """Tool configuration (shape depends on the unknown tool type)."""
+    created_at: datetime | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "created_at", "required": True}
+    )
+    """Creation time."""
     updated_at: datetime | UnsetType = attrs.field(default=UNSET, metadata={"wire": "updated_at"})
     """Last update time."""
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
@@ -424,12 +424,10 @@ class Number:
 
     id: str = attrs.field(metadata={"wire": "id"})
     """Number id (opaque string, usually a UUID)."""
-    phone_number: str = attrs.field(metadata={"wire": "phone_number"})
+    phone_number: str | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "phone_number", "required": True}
+    )
     """E.164 phone number, e.g. `+31850835037`."""
-    created_at: datetime = attrs.field(metadata={"wire": "created_at"})
-    """Creation time."""
-    updated_at: datetime = attrs.field(metadata={"wire": "updated_at"})
-    """Last update time."""
     agent_id: str | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "agent_id", "aliases": ("assistant_id",)}
     )
@@ -456,6 +454,14 @@ class Number:
     """Whether the number is active."""
     name: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "name"})
     """Display label, e.g. `Main Support Line` (older API versions; may be absent)."""
+    created_at: datetime | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "created_at", "required": True}
+    )
+    """Creation time."""
+    updated_at: datetime | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "updated_at", "required": True}
+    )
+    """Last update time."""
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
@@ -506,7 +512,7 @@ class NumberUpdate:
 class NumberEnvelope:
     """Response wrapper holding one number."""
 
-    number: Number = attrs.field(metadata={"wire": "number"})
+    number: Number | UnsetType = attrs.field(default=UNSET, metadata={"wire": "number", "required": True})
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
@@ -515,7 +521,9 @@ class NumberEnvelope:
 class NumberList:
     """Response wrapper holding all numbers."""
 
-    numbers: list[Number] = attrs.field(metadata={"wire": "numbers"})
+    numbers: list[Number] | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "numbers", "required": True}
+    )
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
@@ -526,12 +534,8 @@ class Call:
 
     id: str = attrs.field(metadata={"wire": "id"})
     """Call id; not a UUID (e.g. `call-_+31612345678_XqaQxRRgAzYc`, `call-outbound-7Hk2pQ9s`); URL-encode it in paths."""
-    status: str = attrs.field(metadata={"wire": "status"})
+    status: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "status", "required": True})
     """Call status; only `in-progress` accepts call control. Known values: `connecting`, `ringing`, `in-progress`, `ended`, `ended-with-error`, `transferred`, `failed`, `rejected`, `insufficient-credits`, `dialing` (open set; other values may appear)."""
-    created_at: datetime = attrs.field(metadata={"wire": "created_at"})
-    """Creation time."""
-    updated_at: datetime = attrs.field(metadata={"wire": "updated_at"})
-    """Last update time."""
     direction: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "direction"})
     """Call direction. Known values: `inbound`, `outbound`, `web` (open set; other values may appear)."""
     caller_phone: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "caller_phone"})
@@ -572,6 +576,14 @@ class Call:
     """Media room name."""
     recording_url: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "recording_url"})
     """Recording URL when recording is enabled."""
+    created_at: datetime | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "created_at", "required": True}
+    )
+    """Creation time."""
+    updated_at: datetime | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "updated_at", "required": True}
+    )
+    """Last update time."""
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
@@ -581,7 +593,9 @@ class CallList:
     """One page of calls with pagination metadata."""
 
     calls: list[Call] = attrs.field(metadata={"wire": "calls"})
-    pagination: Pagination = attrs.field(metadata={"wire": "pagination"})
+    pagination: Pagination | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "pagination", "required": True}
+    )
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
@@ -590,11 +604,11 @@ class CallList:
 class OutboundCallResponse:
     """Result of placing an outbound call; the call is dialing, follow it with getCall or webhooks."""
 
-    success: bool = attrs.field(metadata={"wire": "success"})
-    """Whether the call was placed."""
     call_id: str = attrs.field(metadata={"wire": "call_id"})
     """Id of the new call."""
-    status: str = attrs.field(metadata={"wire": "status"})
+    success: bool | UnsetType = attrs.field(default=UNSET, metadata={"wire": "success", "required": True})
+    """Whether the call was placed."""
+    status: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "status", "required": True})
     """Initial call status (always `dialing`). Known values: `dialing` (open set; other values may appear)."""
     room_name: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "room_name"})
     """Media room name (may be absent)."""
@@ -660,7 +674,7 @@ class TransferCommand:
 class CallControlResponse:
     """Acknowledgement of a call-control command."""
 
-    success: bool = attrs.field(metadata={"wire": "success"})
+    success: bool | UnsetType = attrs.field(default=UNSET, metadata={"wire": "success", "required": True})
     """Whether the command was sent."""
     message: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "message"})
     """Status text, e.g. `Command sent successfully`."""
@@ -670,14 +684,15 @@ class CallControlResponse:
 
 @attrs.frozen(kw_only=True)
 class UsageLog:
-    """One usage record (a billed call) of the organization."""
+    """One usage record (a billed call) of the organization; older API versions send `minutes_used` and `cost` instead of `duration_sec`."""
 
     id: str = attrs.field(metadata={"wire": "id"})
     """Usage log id."""
-    duration_sec: int = attrs.field(metadata={"wire": "duration_sec", "aliases": ("duration_seconds",)})
+    duration_sec: int | UnsetType = attrs.field(
+        default=UNSET,
+        metadata={"wire": "duration_sec", "aliases": ("duration_seconds",)},
+    )
     """Call duration in seconds."""
-    created_at: datetime = attrs.field(metadata={"wire": "created_at"})
-    """When the usage was recorded."""
     byok_stt: bool | UnsetType = attrs.field(default=UNSET, metadata={"wire": "byok_stt"})
     """The organization's own STT key was used (may be absent)."""
     byok_llm: bool | UnsetType = attrs.field(default=UNSET, metadata={"wire": "byok_llm"})
@@ -692,6 +707,10 @@ class UsageLog:
     """Name of the agent."""
     business_name: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "business_name"})
     """Business name of the agent."""
+    created_at: datetime | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "created_at", "required": True}
+    )
+    """When the usage was recorded."""
     call_id: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "call_id"})
     """Call id (older API versions)."""
     minutes_used: int | UnsetType = attrs.field(default=UNSET, metadata={"wire": "minutes_used"})
@@ -729,8 +748,12 @@ class UsageList:
     """One page of usage logs with pagination metadata and period totals."""
 
     logs: list[UsageLog] = attrs.field(metadata={"wire": "logs"})
-    pagination: Pagination = attrs.field(metadata={"wire": "pagination"})
-    summary: UsageSummary = attrs.field(metadata={"wire": "summary"})
+    pagination: Pagination | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "pagination", "required": True}
+    )
+    summary: UsageSummary | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "summary", "required": True}
+    )
     """Totals; whether they cover the whole filtered period or only the page is undocumented."""
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
     """Keys the spec does not declare, kept as received so that nothing is lost."""
@@ -742,26 +765,33 @@ class SipTrunk:
 
     id: str = attrs.field(metadata={"wire": "id"})
     """Trunk id."""
-    org_id: str = attrs.field(metadata={"wire": "org_id"})
+    org_id: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "org_id", "required": True})
     """Owning organization."""
-    name: str = attrs.field(metadata={"wire": "name"})
+    name: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "name", "required": True})
     """Display name, e.g. `Office PBX`."""
-    address: str = attrs.field(metadata={"wire": "address", "aliases": ("host",)})
-    """SIP server host name or IP, e.g. `sip.example.com`."""
-    is_active: bool = attrs.field(metadata={"wire": "is_active"})
-    """Whether the trunk is active."""
-    created_at: datetime = attrs.field(metadata={"wire": "created_at"})
-    """Creation time."""
-    updated_at: datetime = attrs.field(metadata={"wire": "updated_at"})
-    """Last update time."""
     provider: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "provider"})
     """SIP provider name (free text)."""
+    address: str | UnsetType = attrs.field(
+        default=UNSET,
+        metadata={"wire": "address", "aliases": ("host",), "required": True},
+    )
+    """SIP server host name or IP, e.g. `sip.example.com`."""
     transport: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "transport"})
     """SIP transport (default udp). Known values: `udp`, `tcp`, `tls` (open set; other values may appear)."""
     auth_username: str | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "auth_username", "aliases": ("username",)}
     )
     """SIP authentication user name."""
+    is_active: bool | UnsetType = attrs.field(default=UNSET, metadata={"wire": "is_active", "required": True})
+    """Whether the trunk is active."""
+    created_at: datetime | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "created_at", "required": True}
+    )
+    """Creation time."""
+    updated_at: datetime | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "updated_at", "required": True}
+    )
+    """Last update time."""
     port: int | UnsetType = attrs.field(default=UNSET, metadata={"wire": "port"})
     """SIP port, e.g. 5060 (older API versions)."""
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
@@ -794,7 +824,7 @@ class SipTrunkCreate:
 class SipTrunkEnvelope:
     """Response wrapper holding one SIP trunk."""
 
-    trunk: SipTrunk = attrs.field(metadata={"wire": "trunk"})
+    trunk: SipTrunk | UnsetType = attrs.field(default=UNSET, metadata={"wire": "trunk", "required": True})
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
@@ -803,7 +833,9 @@ class SipTrunkEnvelope:
 class SipTrunkList:
     """Response wrapper holding all SIP trunks."""
 
-    trunks: list[SipTrunk] = attrs.field(metadata={"wire": "trunks"})
+    trunks: list[SipTrunk] | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "trunks", "required": True}
+    )
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
@@ -894,7 +926,7 @@ class ByokProviderModel:
 
     id: str = attrs.field(metadata={"wire": "id"})
     """Model id."""
-    name: str = attrs.field(metadata={"wire": "name"})
+    name: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "name", "required": True})
     """Display name."""
     default: bool | UnsetType = attrs.field(default=UNSET, metadata={"wire": "default"})
     """Whether this is the provider's default model."""
@@ -906,7 +938,9 @@ class ByokProviderModel:
 class ByokKeysEnvelope:
     """Response wrapper holding the configured BYOK keys."""
 
-    byok_keys: ByokKeys = attrs.field(metadata={"wire": "byok_keys"})
+    byok_keys: ByokKeys | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "byok_keys", "required": True}
+    )
     success: bool | UnsetType = attrs.field(default=UNSET, metadata={"wire": "success"})
     """Present on writes (true)."""
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
@@ -941,7 +975,7 @@ class ResendDomain:
 
     id: str = attrs.field(metadata={"wire": "id"})
     """Resend domain id (use it with syncResendDomain)."""
-    name: str = attrs.field(metadata={"wire": "name"})
+    name: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "name", "required": True})
     """Domain name."""
     status: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "status"})
     """Resend verification status (open set)."""
@@ -990,22 +1024,32 @@ class AnalysisTemplate:
 
     id: str = attrs.field(metadata={"wire": "id"})
     """Template id."""
-    org_id: str = attrs.field(metadata={"wire": "org_id"})
+    org_id: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "org_id", "required": True})
     """Owning organization."""
-    name: str = attrs.field(metadata={"wire": "name"})
+    name: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "name", "required": True})
     """Display name."""
-    system_prompt: str = attrs.field(metadata={"wire": "system_prompt"})
-    """Instructions for the analysis model."""
-    user_prompt: str = attrs.field(metadata={"wire": "user_prompt"})
-    """Prompt with placeholders {transcript}, {summary}, {duration}, {caller_number} (older templates use {{transcript}})."""
-    schema: dict[str, Any] = attrs.field(metadata={"wire": "schema"})
-    """JSON Schema of the extracted data."""
-    created_at: datetime = attrs.field(metadata={"wire": "created_at"})
-    """Creation time."""
-    updated_at: datetime = attrs.field(metadata={"wire": "updated_at"})
-    """Last update time."""
     description: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "description"})
     """Free-text description."""
+    system_prompt: str | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "system_prompt", "required": True}
+    )
+    """Instructions for the analysis model."""
+    user_prompt: str | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "user_prompt", "required": True}
+    )
+    """Prompt with placeholders {transcript}, {summary}, {duration}, {caller_number} (older templates use {{transcript}})."""
+    schema: dict[str, Any] | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "schema", "required": True}
+    )
+    """JSON Schema of the extracted data."""
+    created_at: datetime | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "created_at", "required": True}
+    )
+    """Creation time."""
+    updated_at: datetime | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "updated_at", "required": True}
+    )
+    """Last update time."""
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
@@ -1050,7 +1094,9 @@ class AnalysisTemplateUpdate:
 class AnalysisTemplateEnvelope:
     """Response wrapper holding one analysis template."""
 
-    analysis_template: AnalysisTemplate = attrs.field(metadata={"wire": "analysis_template"})
+    analysis_template: AnalysisTemplate | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "analysis_template", "required": True}
+    )
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
@@ -1059,7 +1105,9 @@ class AnalysisTemplateEnvelope:
 class AnalysisTemplateList:
     """Response wrapper holding all analysis templates."""
 
-    analysis_templates: list[AnalysisTemplate] = attrs.field(metadata={"wire": "analysis_templates"})
+    analysis_templates: list[AnalysisTemplate] | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "analysis_templates", "required": True}
+    )
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
@@ -1070,9 +1118,11 @@ class OrganizationChild:
 
     id: str = attrs.field(metadata={"wire": "id"})
     """Child organization id."""
-    name: str = attrs.field(metadata={"wire": "name"})
+    name: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "name", "required": True})
     """Child organization name."""
-    created_at: datetime = attrs.field(metadata={"wire": "created_at"})
+    created_at: datetime | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "created_at", "required": True}
+    )
     """Creation time."""
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
     """Keys the spec does not declare, kept as received so that nothing is lost."""
@@ -1084,32 +1134,46 @@ class Campaign:
 
     id: str = attrs.field(metadata={"wire": "id"})
     """Campaign id."""
-    name: str = attrs.field(metadata={"wire": "name"})
+    name: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "name", "required": True})
     """Display name."""
-    agent_id: str = attrs.field(metadata={"wire": "agent_id"})
+    agent_id: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "agent_id", "required": True})
     """Agent that places the calls."""
-    status: str = attrs.field(metadata={"wire": "status"})
+    status: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "status", "required": True})
     """Campaign status; new campaigns start as draft, completed is set by the platform and final. Known values: `draft`, `scheduled`, `paused`, `completed`, `cancelled` (open set; other values may appear)."""
-    schedule_start_time: str = attrs.field(metadata={"wire": "schedule_start_time"})
-    """Daily window start, `HH:MM:SS`."""
-    schedule_end_time: str = attrs.field(metadata={"wire": "schedule_end_time"})
-    """Daily window end, `HH:MM:SS`."""
-    timezone: str = attrs.field(metadata={"wire": "timezone"})
-    """IANA time zone, e.g. `Europe/Amsterdam`."""
-    total_leads: int = attrs.field(metadata={"wire": "total_leads"})
-    """Number of leads."""
-    completed_leads: int = attrs.field(metadata={"wire": "completed_leads"})
-    """Leads called successfully."""
-    failed_leads: int = attrs.field(metadata={"wire": "failed_leads"})
-    """Leads that failed."""
-    created_at: datetime = attrs.field(metadata={"wire": "created_at"})
-    """Creation time."""
-    updated_at: datetime = attrs.field(metadata={"wire": "updated_at"})
-    """Last update time."""
     system_message_template: str | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "system_message_template"}
     )
     """System message with {{variable}} placeholders filled per lead from `variables`."""
+    schedule_start_time: str | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "schedule_start_time", "required": True}
+    )
+    """Daily window start, `HH:MM:SS`."""
+    schedule_end_time: str | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "schedule_end_time", "required": True}
+    )
+    """Daily window end, `HH:MM:SS`."""
+    timezone: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "timezone", "required": True})
+    """IANA time zone, e.g. `Europe/Amsterdam`."""
+    total_leads: int | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "total_leads", "required": True}
+    )
+    """Number of leads."""
+    completed_leads: int | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "completed_leads", "required": True}
+    )
+    """Leads called successfully."""
+    failed_leads: int | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "failed_leads", "required": True}
+    )
+    """Leads that failed."""
+    created_at: datetime | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "created_at", "required": True}
+    )
+    """Creation time."""
+    updated_at: datetime | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "updated_at", "required": True}
+    )
+    """Last update time."""
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
@@ -1144,24 +1208,30 @@ class CampaignLead:
 
     id: str = attrs.field(metadata={"wire": "id"})
     """Lead id."""
-    campaign_id: str = attrs.field(metadata={"wire": "campaign_id"})
+    campaign_id: str | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "campaign_id", "required": True}
+    )
     """Campaign the lead belongs to."""
-    phone_number: str = attrs.field(metadata={"wire": "phone_number"})
+    phone_number: str | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "phone_number", "required": True}
+    )
     """E.164 number to call."""
-    status: str = attrs.field(metadata={"wire": "status"})
-    """Lead status (older no_answer). Known values: `pending`, `calling`, `completed`, `failed`, `skipped`, `no_answer` (open set; other values may appear)."""
-    attempts: int = attrs.field(metadata={"wire": "attempts"})
-    """Call attempts so far (0 when created)."""
-    created_at: datetime = attrs.field(metadata={"wire": "created_at"})
-    """Creation time."""
     variables: dict[str, str] | UnsetType = attrs.field(default=UNSET, metadata={"wire": "variables"})
     """Values for the template placeholders."""
+    status: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "status", "required": True})
+    """Lead status (older no_answer). Known values: `pending`, `calling`, `completed`, `failed`, `skipped`, `no_answer` (open set; other values may appear)."""
     call_id: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "call_id"})
     """Call placed for this lead."""
+    attempts: int | UnsetType = attrs.field(default=UNSET, metadata={"wire": "attempts", "required": True})
+    """Call attempts so far (0 when created)."""
     last_attempt_at: datetime | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "last_attempt_at"}
     )
     """Time of the last call attempt."""
+    created_at: datetime | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "created_at", "required": True}
+    )
+    """Creation time."""
     name: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "name"})
     """Lead name (older API versions)."""
     updated_at: datetime | UnsetType = attrs.field(default=UNSET, metadata={"wire": "updated_at"})
@@ -1186,7 +1256,9 @@ class LeadCreate:
 class CampaignEnvelope:
     """Response wrapper holding one campaign."""
 
-    campaign: Campaign = attrs.field(metadata={"wire": "campaign"})
+    campaign: Campaign | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "campaign", "required": True}
+    )
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
@@ -1195,7 +1267,9 @@ class CampaignEnvelope:
 class CampaignList:
     """Response wrapper holding all campaigns."""
 
-    campaigns: list[Campaign] = attrs.field(metadata={"wire": "campaigns"})
+    campaigns: list[Campaign] | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "campaigns", "required": True}
+    )
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
@@ -1215,7 +1289,7 @@ class CampaignLeadList:
 class LeadEnvelope:
     """Response wrapper holding one campaign lead."""
 
-    lead: CampaignLead = attrs.field(metadata={"wire": "lead"})
+    lead: CampaignLead | UnsetType = attrs.field(default=UNSET, metadata={"wire": "lead", "required": True})
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
@@ -1428,18 +1502,22 @@ class FunctionToolTemplate:
 
     id: str = attrs.field(metadata={"wire": "id"})
     """Template id."""
-    name: str = attrs.field(metadata={"wire": "name"})
-    """Display name, e.g. `Customer Lookup`."""
-    tool_type: Literal["function"] = attrs.field(metadata={"wire": "tool_type"})
+    tool_type: Literal["function"] = attrs.field(metadata={"wire": "tool_type", "required": True})
     """Tool type `function`."""
-    tool_config: FunctionTemplateConfig = attrs.field(metadata={"wire": "tool_config"})
-    """Webhook tool configuration."""
-    created_at: datetime = attrs.field(metadata={"wire": "created_at"})
-    """Creation time."""
     org_id: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "org_id"})
     """Owning organization."""
+    name: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "name", "required": True})
+    """Display name, e.g. `Customer Lookup`."""
     description: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "description"})
     """Free-text description."""
+    tool_config: FunctionTemplateConfig | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "tool_config", "required": True}
+    )
+    """Webhook tool configuration."""
+    created_at: datetime | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "created_at", "required": True}
+    )
+    """Creation time."""
     updated_at: datetime | UnsetType = attrs.field(default=UNSET, metadata={"wire": "updated_at"})
     """Last update time."""
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
@@ -1452,18 +1530,22 @@ class EndCallToolTemplate:
 
     id: str = attrs.field(metadata={"wire": "id"})
     """Template id."""
-    name: str = attrs.field(metadata={"wire": "name"})
-    """Display name, e.g. `Customer Lookup`."""
-    tool_type: Literal["end_call", "endCall"] = attrs.field(metadata={"wire": "tool_type"})
+    tool_type: Literal["end_call", "endCall"] = attrs.field(metadata={"wire": "tool_type", "required": True})
     """Tool type `end_call` (older alias `endCall`)."""
-    tool_config: EndCallTemplateConfig = attrs.field(metadata={"wire": "tool_config"})
-    """Always an empty object."""
-    created_at: datetime = attrs.field(metadata={"wire": "created_at"})
-    """Creation time."""
     org_id: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "org_id"})
     """Owning organization."""
+    name: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "name", "required": True})
+    """Display name, e.g. `Customer Lookup`."""
     description: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "description"})
     """Free-text description."""
+    tool_config: EndCallTemplateConfig | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "tool_config", "required": True}
+    )
+    """Always an empty object."""
+    created_at: datetime | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "created_at", "required": True}
+    )
+    """Creation time."""
     updated_at: datetime | UnsetType = attrs.field(default=UNSET, metadata={"wire": "updated_at"})
     """Last update time."""
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
@@ -1476,18 +1558,24 @@ class TransferCallToolTemplate:
 
     id: str = attrs.field(metadata={"wire": "id"})
     """Template id."""
-    name: str = attrs.field(metadata={"wire": "name"})
-    """Display name, e.g. `Customer Lookup`."""
-    tool_type: Literal["transfer_call", "transferCall"] = attrs.field(metadata={"wire": "tool_type"})
+    tool_type: Literal["transfer_call", "transferCall"] = attrs.field(
+        metadata={"wire": "tool_type", "required": True}
+    )
     """Tool type `transfer_call` (older alias `transferCall`)."""
-    tool_config: TransferCallTemplateConfig = attrs.field(metadata={"wire": "tool_config"})
-    """Transfer destinations."""
-    created_at: datetime = attrs.field(metadata={"wire": "created_at"})
-    """Creation time."""
     org_id: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "org_id"})
     """Owning organization."""
+    name: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "name", "required": True})
+    """Display name, e.g. `Customer Lookup`."""
     description: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "description"})
     """Free-text description."""
+    tool_config: TransferCallTemplateConfig | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "tool_config", "required": True}
+    )
+    """Transfer destinations."""
+    created_at: datetime | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "created_at", "required": True}
+    )
+    """Creation time."""
     updated_at: datetime | UnsetType = attrs.field(default=UNSET, metadata={"wire": "updated_at"})
     """Last update time."""
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
@@ -1506,7 +1594,7 @@ class Voice:
 
     id: str = attrs.field(metadata={"wire": "id"})
     """Value for `tts_config.voice_id`."""
-    name: str = attrs.field(metadata={"wire": "name"})
+    name: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "name", "required": True})
     """Display name."""
     language: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "language"})
     """Voice language, e.g. `nl` (may be absent)."""
@@ -1519,7 +1607,9 @@ class Voice:
 class VoiceList:
     """Response wrapper holding the available voices."""
 
-    voices: list[Voice] = attrs.field(metadata={"wire": "voices"})
+    voices: list[Voice] | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "voices", "required": True}
+    )
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
@@ -1530,7 +1620,7 @@ class ByokProviderInfo:
 
     id: str = attrs.field(metadata={"wire": "id"})
     """Provider id, e.g. `deepgram`."""
-    name: str = attrs.field(metadata={"wire": "name"})
+    name: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "name", "required": True})
     """Display name, e.g. `Deepgram`."""
     category: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "category"})
     """Provider category (values for other providers unknown). Known values: `stt`, `llm`, `tts` (open set; other values may appear)."""
@@ -1546,35 +1636,44 @@ class ByokProviderInfo:
 class ByokProviderList:
     """Response wrapper holding the BYOK provider catalog."""
 
-    providers: list[ByokProviderInfo] = attrs.field(metadata={"wire": "providers"})
+    providers: list[ByokProviderInfo] | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "providers", "required": True}
+    )
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
 @attrs.frozen(kw_only=True)
 class Domain:
-    """The organization's custom e-mail sending domain (a singleton, delivered through Resend)."""
+    """The organization's custom e-mail sending domain (a singleton, delivered through Resend). Older API versions send a boolean `verified` instead of `status`; `status` is then derived from it (`verified` or `pending`)."""
 
     id: str = attrs.field(metadata={"wire": "id"})
     """Domain id."""
-    org_id: str = attrs.field(metadata={"wire": "org_id"})
+    org_id: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "org_id", "required": True})
     """Owning organization."""
-    domain_name: str = attrs.field(metadata={"wire": "domain_name", "aliases": ("domain",)})
+    domain_name: str | UnsetType = attrs.field(
+        default=UNSET,
+        metadata={"wire": "domain_name", "aliases": ("domain",), "required": True},
+    )
     """Fully qualified domain name, e.g. `mail.acme.example`."""
-    status: str = attrs.field(metadata={"wire": "status"})
-    """Verification status. Known values: `not_started`, `pending`, `verified`, `failed`, `temporary_failure`, `partially_verified`, `partially_failed` (open set; other values may appear)."""
-    region: str = attrs.field(metadata={"wire": "region"})
-    """Sending region, e.g. `eu-west-1`."""
-    created_at: datetime = attrs.field(metadata={"wire": "created_at"})
-    """Creation time."""
-    updated_at: datetime = attrs.field(metadata={"wire": "updated_at"})
-    """Last update time."""
     resend_domain_id: str | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "resend_domain_id"}
     )
     """Id of the domain at Resend."""
+    status: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "status"})
+    """Verification status. Known values: `not_started`, `pending`, `verified`, `failed`, `temporary_failure`, `partially_verified`, `partially_failed` (open set; other values may appear)."""
+    region: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "region", "required": True})
+    """Sending region, e.g. `eu-west-1`."""
     records: list[DomainRecord] | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "records"})
     """DNS records to create at your DNS host."""
+    created_at: datetime | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "created_at", "required": True}
+    )
+    """Creation time."""
+    updated_at: datetime | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "updated_at", "required": True}
+    )
+    """Last update time."""
     verified_at: datetime | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "verified_at"})
     """When the domain was verified."""
     verified: bool | UnsetType = attrs.field(default=UNSET, metadata={"wire": "verified"})
@@ -1585,9 +1684,20 @@ class Domain:
 
 @attrs.frozen(kw_only=True)
 class DomainEnvelope:
-    """Response wrapper holding the organization's domain (null when none is configured)."""
+    """Response wrapper holding the organization's domain (create, refresh)."""
 
-    domain: Domain | None = attrs.field(metadata={"wire": "domain"})
+    domain: Domain | UnsetType = attrs.field(default=UNSET, metadata={"wire": "domain", "required": True})
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
+    """Keys the spec does not declare, kept as received so that nothing is lost."""
+
+
+@attrs.frozen(kw_only=True)
+class OptionalDomainEnvelope:
+    """Response wrapper of getDomain; `domain` is null when none is configured."""
+
+    domain: Domain | UnsetType | None = attrs.field(
+        default=UNSET, metadata={"wire": "domain", "required": True}
+    )
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
@@ -1596,7 +1706,7 @@ class DomainEnvelope:
 class DomainSyncResponse:
     """Result of adopting an existing Resend domain."""
 
-    domain: Domain = attrs.field(metadata={"wire": "domain"})
+    domain: Domain | UnsetType = attrs.field(default=UNSET, metadata={"wire": "domain", "required": True})
     message: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "message"})
     """Human-readable status message."""
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
@@ -1621,17 +1731,30 @@ class Organization:
 
     id: str = attrs.field(metadata={"wire": "id"})
     """Organization id."""
-    name: str = attrs.field(metadata={"wire": "name", "aliases": ("company_name",)})
+    name: str | UnsetType = attrs.field(
+        default=UNSET,
+        metadata={"wire": "name", "aliases": ("company_name",), "required": True},
+    )
     """Organization name."""
-    minutes_balance: float = attrs.field(metadata={"wire": "minutes_balance"})
+    minutes_balance: float | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "minutes_balance", "required": True}
+    )
     """Prepaid minutes left (may be fractional, e.g. 500.5); deducted live during calls."""
-    monthly_usage_minutes: float = attrs.field(metadata={"wire": "monthly_usage_minutes"})
+    monthly_usage_minutes: float | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "monthly_usage_minutes", "required": True}
+    )
     """Minutes used this calendar month; resets on the 1st at 00:00 UTC."""
-    active_numbers: int = attrs.field(metadata={"wire": "active_numbers"})
+    active_numbers: int | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "active_numbers", "required": True}
+    )
     """Registered numbers."""
-    active_agents: int = attrs.field(metadata={"wire": "active_agents"})
+    active_agents: int | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "active_agents", "required": True}
+    )
     """Agents in the organization."""
-    active_calls: int = attrs.field(metadata={"wire": "active_calls"})
+    active_calls: int | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "active_calls", "required": True}
+    )
     """Calls in progress (inbound plus outbound)."""
     has_local_models_access: bool | UnsetType = attrs.field(
         default=UNSET, metadata={"wire": "has_local_models_access"}
@@ -1846,7 +1969,9 @@ A reusable tool definition; the shape of `tool_config` depends on `tool_type` (u
 class ToolTemplateEnvelope:
     """Response wrapper holding one tool template."""
 
-    tool_template: ToolTemplate = attrs.field(metadata={"wire": "tool_template"})
+    tool_template: ToolTemplate | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "tool_template", "required": True}
+    )
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
@@ -1855,7 +1980,9 @@ class ToolTemplateEnvelope:
 class ToolTemplateList:
     """Response wrapper holding all tool templates."""
 
-    tool_templates: list[ToolTemplate] = attrs.field(metadata={"wire": "tool_templates"})
+    tool_templates: list[ToolTemplate] | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "tool_templates", "required": True}
+    )
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
@@ -2136,20 +2263,8 @@ class Agent:
 
     id: str = attrs.field(metadata={"wire": "id"})
     """Agent id (opaque string, usually a UUID)."""
-    name: str = attrs.field(metadata={"wire": "name"})
+    name: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "name", "required": True})
     """Display name."""
-    is_active: bool = attrs.field(metadata={"wire": "is_active"})
-    """False means the agent answers no calls."""
-    stt_config: STTConfig = attrs.field(metadata={"wire": "stt_config"})
-    """Speech-to-text settings; the server fills defaults when omitted on create."""
-    llm_config: LLMConfig = attrs.field(metadata={"wire": "llm_config"})
-    """Language-model settings; the server fills defaults when omitted on create."""
-    tts_config: TTSConfig | None = attrs.field(metadata={"wire": "tts_config"})
-    """Text-to-speech settings; null for realtime (speech-to-speech) agents."""
-    created_at: datetime = attrs.field(metadata={"wire": "created_at"})
-    """Creation time."""
-    updated_at: datetime = attrs.field(metadata={"wire": "updated_at"})
-    """Last update time."""
     business_name: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "business_name"})
     """Business the agent represents."""
     notification_email: str | UnsetType | None = attrs.field(
@@ -2166,6 +2281,8 @@ class Agent:
     """Recording consent prompt (inbound phone calls only)."""
     first_message: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "first_message"})
     """Greeting spoken when the call starts."""
+    is_active: bool | UnsetType = attrs.field(default=UNSET, metadata={"wire": "is_active", "required": True})
+    """False means the agent answers no calls."""
     max_duration_seconds: int | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "max_duration_seconds"}
     )
@@ -2202,10 +2319,30 @@ class Agent:
         default=UNSET, metadata={"wire": "analysis_plan"}
     )
     """Post-call structured extraction."""
+    stt_config: STTConfig | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "stt_config", "required": True}
+    )
+    """Speech-to-text settings; the server fills defaults when omitted on create."""
+    llm_config: LLMConfig | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "llm_config", "required": True}
+    )
+    """Language-model settings; the server fills defaults when omitted on create."""
+    tts_config: TTSConfig | UnsetType | None = attrs.field(
+        default=UNSET, metadata={"wire": "tts_config", "required": True}
+    )
+    """Text-to-speech settings; null for realtime (speech-to-speech) agents."""
     speech_config: SpeechConfig | UnsetType | None = attrs.field(
         default=UNSET, metadata={"wire": "speech_config"}
     )
     """Turn taking, pronunciation, background audio and silence handling."""
+    created_at: datetime | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "created_at", "required": True}
+    )
+    """Creation time."""
+    updated_at: datetime | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "updated_at", "required": True}
+    )
+    """Last update time."""
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
@@ -2362,7 +2499,9 @@ class AgentUpdate:
 class AgentEnvelope:
     """Response wrapper holding one agent."""
 
-    assistant: Agent = attrs.field(metadata={"wire": "assistant"})
+    assistant: Agent | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "assistant", "required": True}
+    )
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
@@ -2371,7 +2510,9 @@ class AgentEnvelope:
 class AgentList:
     """Response wrapper holding all agents."""
 
-    assistants: list[Agent] = attrs.field(metadata={"wire": "assistants"})
+    assistants: list[Agent] | UnsetType = attrs.field(
+        default=UNSET, metadata={"wire": "assistants", "required": True}
+    )
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
@@ -2434,3 +2575,22 @@ TAGGED_UNIONS: list[TaggedUnion] = [
     ),
 ]
 """The spec's discriminated unions: how to pick a member by its tag."""
+
+OLDER_SHAPES: list[tuple[Any, OlderShape]] = [
+    (
+        ToolTemplate,
+        OlderShape(
+            when_missing="tool_type",
+            rename={"type": "tool_type"},
+            nest_into="tool_config",
+            nest_keys=("url", "async", "asyncResponse", "parameters", "destinations"),
+        ),
+    ),
+    (
+        Domain,
+        OlderShape(
+            when_missing="status", derive=(("status", "verified", ((True, "verified"), (False, "pending"))),)
+        ),
+    ),
+]
+"""Older documented shapes of objects, turned into the current shape before decoding."""

@@ -2187,7 +2187,8 @@ SPEC: dict[str, Any] = json.loads(r"""{
       "schema": {
        "type": "string",
        "format": "date-time"
-      }
+      },
+      "x-not-before": "start_date"
      }
     ],
     "responses": {
@@ -2790,7 +2791,8 @@ SPEC: dict[str, Any] = json.loads(r"""{
       "schema": {
        "type": "string",
        "format": "date-time"
-      }
+      },
+      "x-not-before": "start_date"
      }
     ],
     "responses": {
@@ -3713,7 +3715,7 @@ SPEC: dict[str, Any] = json.loads(r"""{
       "content": {
        "application/json": {
         "schema": {
-         "$ref": "#/components/schemas/DomainEnvelope"
+         "$ref": "#/components/schemas/OptionalDomainEnvelope"
         },
         "examples": {
          "pending": {
@@ -4177,7 +4179,8 @@ SPEC: dict[str, Any] = json.loads(r"""{
      }
     },
     "x-sdk-method": "sync_resend_domain",
-    "x-idempotent": true
+    "x-idempotent": true,
+    "x-unwrap": "domain"
    }
   },
   "/domains/verify": {
@@ -8319,7 +8322,21 @@ SPEC: dict[str, Any] = json.loads(r"""{
       "transferCall": "#/components/schemas/TransferCallToolTemplate"
      }
     },
-    "x-fallback": "GenericToolTemplate"
+    "x-fallback": "GenericToolTemplate",
+    "x-older-shape": {
+     "when-missing": "tool_type",
+     "rename": {
+      "type": "tool_type"
+     },
+     "nest-into": "tool_config",
+     "nest-keys": [
+      "url",
+      "async",
+      "asyncResponse",
+      "parameters",
+      "destinations"
+     ]
+    }
    },
    "FunctionToolTemplate": {
     "type": "object",
@@ -8473,17 +8490,13 @@ SPEC: dict[str, Any] = json.loads(r"""{
    },
    "GenericToolTemplate": {
     "type": "object",
-    "description": "A tool template with an unknown `tool_type` (its `tool_config` kept as a free-form object), or one in the older flat shape (`type` instead of `tool_type`, the tool's keys at the top level, kept in `extra`).",
+    "description": "A tool template with an unknown `tool_type` (its `tool_config` kept as a free-form object). The older flat shape (`type` instead of `tool_type`, the tool's keys at the top level) is normalised into `tool_type` and `tool_config` before decoding.",
     "required": [
      "id",
      "name",
      "created_at"
     ],
     "properties": {
-     "type": {
-      "type": "string",
-      "description": "Older flat shape only, the tool type (`function`, `endCall`, `transferCall`)."
-     },
      "id": {
       "type": "string",
       "description": "Template id."
@@ -9127,6 +9140,7 @@ SPEC: dict[str, Any] = json.loads(r"""{
     "properties": {
      "calls": {
       "type": "array",
+      "x-sdk-required": true,
       "items": {
        "$ref": "#/components/schemas/Call"
       }
@@ -9203,7 +9217,8 @@ SPEC: dict[str, Any] = json.loads(r"""{
      },
      "call_id": {
       "type": "string",
-      "description": "Id of the new call."
+      "description": "Id of the new call.",
+      "x-sdk-required": true
      },
      "status": {
       "type": "string",
@@ -9352,10 +9367,9 @@ SPEC: dict[str, Any] = json.loads(r"""{
    },
    "UsageLog": {
     "type": "object",
-    "description": "One usage record (a billed call) of the organization.",
+    "description": "One usage record (a billed call) of the organization; older API versions send `minutes_used` and `cost` instead of `duration_sec`.",
     "required": [
      "id",
-     "duration_sec",
      "created_at"
     ],
     "properties": {
@@ -9467,6 +9481,7 @@ SPEC: dict[str, Any] = json.loads(r"""{
     "properties": {
      "logs": {
       "type": "array",
+      "x-sdk-required": true,
       "items": {
        "$ref": "#/components/schemas/UsageLog"
       }
@@ -9917,16 +9932,34 @@ SPEC: dict[str, Any] = json.loads(r"""{
    },
    "Domain": {
     "type": "object",
-    "description": "The organization's custom e-mail sending domain (a singleton, delivered through Resend).",
+    "description": "The organization's custom e-mail sending domain (a singleton, delivered through Resend). Older API versions send a boolean `verified` instead of `status`; `status` is then derived from it (`verified` or `pending`).",
     "required": [
      "id",
      "org_id",
      "domain_name",
-     "status",
      "region",
      "created_at",
      "updated_at"
     ],
+    "x-older-shape": {
+     "when-missing": "status",
+     "derive": [
+      {
+       "field": "status",
+       "from": "verified",
+       "values": [
+        [
+         true,
+         "verified"
+        ],
+        [
+         false,
+         "pending"
+        ]
+       ]
+      }
+     ]
+    },
     "properties": {
      "id": {
       "type": "string",
@@ -10070,6 +10103,7 @@ SPEC: dict[str, Any] = json.loads(r"""{
     "properties": {
      "domains": {
       "type": "array",
+      "x-sdk-required": true,
       "items": {
        "$ref": "#/components/schemas/ResendDomain"
       }
@@ -10111,7 +10145,19 @@ SPEC: dict[str, Any] = json.loads(r"""{
    },
    "DomainEnvelope": {
     "type": "object",
-    "description": "Response wrapper holding the organization's domain (null when none is configured).",
+    "description": "Response wrapper holding the organization's domain (create, refresh).",
+    "required": [
+     "domain"
+    ],
+    "properties": {
+     "domain": {
+      "$ref": "#/components/schemas/Domain"
+     }
+    }
+   },
+   "OptionalDomainEnvelope": {
+    "type": "object",
+    "description": "Response wrapper of getDomain; `domain` is null when none is configured.",
     "required": [
      "domain"
     ],
@@ -10711,6 +10757,7 @@ SPEC: dict[str, Any] = json.loads(r"""{
     "properties": {
      "leads": {
       "type": "array",
+      "x-sdk-required": true,
       "items": {
        "$ref": "#/components/schemas/CampaignLead"
       }

@@ -150,7 +150,7 @@ class RedisPacer:
                         await asyncio.sleep(left)
                     break
                 try:
-                    allowed, wait_ms, budget, members, _ = await self._scripts["ACQUIRE"](
+                    allowed, wait_ms, budget, members, cool_ms = await self._scripts["ACQUIRE"](
                         keys=[self._state_key, self._members_key],
                         args=[
                             self._budget,
@@ -166,6 +166,8 @@ class RedisPacer:
                 self._recovered()
                 self._budget_in_force = int(budget)
                 self._members_seen = int(members)
+                if int(cool_ms):  # another worker's 429: this process knows of it now
+                    self._cool_until = max(self._cool_until, time.monotonic() + int(cool_ms) / 1000)
                 if allowed:
                     break
                 await asyncio.sleep(int(wait_ms) / 1000)
@@ -219,6 +221,10 @@ class RedisPacer:
     def cooling_down(self) -> bool:
         """Whether this process knows of a cool-down in force."""
         return self._cool_until > time.monotonic()
+
+    def cool_down_left(self) -> float:
+        """Seconds left of the cool-down this process knows of."""
+        return max(0.0, self._cool_until - time.monotonic())
 
     async def wait_cool_down(self) -> None:
         """Wait out the cool-down this process knows of."""

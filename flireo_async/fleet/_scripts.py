@@ -198,7 +198,7 @@ ACQUIRE = (
 -- A generic cell-rate algorithm: the budget of one period (the per-minute budget scaled to the
 -- period) is a burst of 5 % plus the rest spread evenly over the period and the margin, so no
 -- window of one period sees more than its share. Returns {allowed (1/0), wait ms, per-minute
--- budget in force, members seen, cool-down end ms}.
+-- budget in force, members seen, ms left of a cool-down}.
 local state = KEYS[1]
 redis.call('ZADD', KEYS[2], now, ARGV[4])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[5]))
@@ -209,17 +209,17 @@ local cool = tonumber(values[2]) or 0
 local budget = tonumber(ARGV[1])
 local lowered = tonumber(values[3])
 if lowered and lowered < budget and (tonumber(values[4]) or 0) > now then budget = lowered end
-if cool > now then return {0, cool - now, budget, members, cool} end
+if cool > now then return {0, cool - now, budget, members, cool - now} end
 local period = tonumber(ARGV[2])
 local per_period = math.max(1, math.floor(budget * period / 60000))
 local burst = math.max(1, math.floor(per_period / 20))
 local interval = (period + tonumber(ARGV[3])) / math.max(per_period - burst, 1)
 local tat = math.max(tonumber(values[1]) or now, now)
 local allow_at = tat - (burst - 1) * interval
-if allow_at > now then return {0, math.ceil(allow_at - now), budget, members, cool} end
+if allow_at > now then return {0, math.ceil(allow_at - now), budget, members, 0} end
 redis.call('HSET', state, 'tat', tostring(tat + interval))
 redis.call('PEXPIRE', state, math.max(period * 10, cool - now + 1000))
-return {1, 0, budget, members, cool}
+return {1, 0, budget, members, 0}
 """
 )
 

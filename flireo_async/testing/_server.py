@@ -394,10 +394,11 @@ class FakeFlireo:
         body_problem: str | None = None
         if raw_body.strip():
             try:
-                body = json.loads(raw_body)
-            except ValueError as exc:
+                # NaN and Infinity are not JSON (RFC 8259), although Python's parser accepts them.
+                body = json.loads(raw_body, parse_constant=_reject_json_constant)
+            except (ValueError, RecursionError) as exc:
                 body = raw_body.decode("utf-8", "replace")
-                body_problem = f"request body is not valid JSON ({exc})"
+                body_problem = f"request body is not valid JSON ({exc or 'nested too deeply'})"
         raw_path = request.rel_url.raw_path
         base = self.spec.base_path
         inside = raw_path == base or raw_path.startswith(base + "/")
@@ -548,6 +549,10 @@ class FakeFlireo:
         return web.Response(
             status=status, text=json.dumps(payload), content_type="application/json", headers=headers
         )
+
+
+def _reject_json_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
 
 
 def _bearer(header: str) -> str | None:

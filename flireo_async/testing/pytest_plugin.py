@@ -7,7 +7,8 @@ package's ``pytest11`` entry point). Fixtures (function scope, async; need pytes
   ``speed=100`` and ``rate_limit=None``; change them with
   ``@pytest.mark.flireo_fake(rate_limit=100, failure_share=0.2)`` or by overriding the
   ``flireo_fake_options`` fixture.
-- ``flireo_client``: an :class:`~flireo_async.AsyncFlireo` bound to it (client-side pacing off).
+- ``flireo_client``: an :class:`~flireo_async.AsyncFlireo` bound to it (client-side pacing off,
+  ``strict_responses=True``: the fake answers exactly as the spec says, so any gap is a bug).
 
 This module imports nothing heavy at import time, so merely having the plugin registered
 costs nothing in test suites that do not use it.
@@ -73,8 +74,11 @@ async def flireo_fake(
 
 @_async_fixture
 async def flireo_client(flireo_fake: FakeFlireo) -> AsyncIterator[AsyncFlireo]:
-    """An ``AsyncFlireo`` for ``flireo_fake`` (``rate_limit=None``: no client-side pacing)."""
+    """An ``AsyncFlireo`` for ``flireo_fake`` (``rate_limit=None``: no client-side pacing;
+    ``strict_responses=True``: a response that leaves out a required field fails the call)."""
     from flireo_async import AsyncFlireo
 
-    async with AsyncFlireo(api_key=flireo_fake.api_key, base_url=flireo_fake.url, rate_limit=None) as client:
+    async with AsyncFlireo(
+        api_key=flireo_fake.api_key, base_url=flireo_fake.url, rate_limit=None, strict_responses=True
+    ) as client:
         yield client

@@ -42,6 +42,7 @@ from ._signature import EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, comput
 from ._verify import (
     DEFAULT_TOLERANCE,
     VerificationFailure,
+    WebhookUsageError,
     WebhookVerificationError,
     parse_message,
     verify,
@@ -54,6 +55,7 @@ __all__ = [
     "sign",
     "compute_signature",
     "WebhookVerificationError",
+    "WebhookUsageError",
     "VerificationFailure",
     "DEFAULT_TOLERANCE",
     "EVENT_HEADER",

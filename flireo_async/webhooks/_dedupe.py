@@ -16,6 +16,8 @@ from collections import OrderedDict
 
 import attrs
 
+from ._verify import timestamp_seconds
+
 __all__ = ["Reply", "DeliveryCache"]
 
 
@@ -61,8 +63,9 @@ class DeliveryCache:
         if entry is not None and entry.expires_at >= now:
             self._entries.move_to_end(key)
             return entry.reply
-        # Unsigned deliveries may lack a timestamp: keep those for one tolerance window.
-        stamp = int(timestamp) if timestamp and timestamp.isdigit() else now
+        # Unsigned deliveries may lack a usable timestamp: keep those for one tolerance window.
+        seconds = timestamp_seconds(timestamp)
+        stamp = float(seconds) if seconds is not None else now
         self._entries[key] = _Entry(stamp + self._tolerance, asyncio.get_running_loop().create_future())
         self._entries.move_to_end(key)
         self._evict(now)

@@ -15,6 +15,11 @@ The router answers ``deadline_margin`` seconds before Flireo's deadline. A handl
 then is cancelled and a fallback answer goes out: ``{}`` for assistant-request (the saved agent
 takes the call, which is also what Flireo does on a timeout) and, per unfinished tool call, a
 result ``{"error": "The tool '<name>' did not answer in time."}`` that the model can speak.
+
+A handler that raises (``asyncio.CancelledError`` included: a handler cancelling itself is its
+own failure, not the request's) gets the same treatment as a failure: an error result for that
+tool only, ``{}`` for assistant-request, 500 for a notification. A delivery that cannot be read
+is answered 400 or 401, never 500, whatever its body or headers hold.
 """
 
 from __future__ import annotations
@@ -410,6 +415,12 @@ class WebhookRouter:
                 message.call.id,
             )
             return Reply(200, _EMPTY_OBJECT)
+        if task.cancelled():
+            logger.error(
+                "assistant-request handler was cancelled (call %s); answered {} so the saved agent takes the call",
+                message.call.id,
+            )
+            return Reply(200, _EMPTY_OBJECT)
         try:
             result = task.result()
             body = _EMPTY_OBJECT if result is None else self._assistant_body(result)
@@ -458,7 +469,19 @@ class WebhookRouter:
                         task.cancel()
                         self._keep(task)
             for task in done:
-                pieces[waiting[task]] = task.result()
+                if task.cancelled():
+                    # The handler let a CancelledError out (the router cancels only pending
+                    # tasks, below): that tool failed, the others keep their results.
+                    tool_call = message.tool_call_list[waiting[task]]
+                    logger.error(
+                        "tool %r was cancelled inside its handler (call %s, tool call %s); answered with an error result",
+                        tool_call.function.name,
+                        message.call.id,
+                        tool_call.id,
+                    )
+                    pieces[waiting[task]] = _dumps({"error": f"The tool '{tool_call.function.name}' failed."})
+                else:
+                    pieces[waiting[task]] = task.result()
             for task in pending:
                 tool_call = message.tool_call_list[waiting[task]]
                 logger.error(
@@ -491,10 +514,22 @@ class WebhookRouter:
     async def _on_event(self, message: WebhookMessage) -> tuple[Reply, bool]:
         handler = self._events.get(message.type) if isinstance(message.type, str) else None
         if handler is not None:
+            # Run as its own task, so that a CancelledError raised by the handler can be told
+            # apart from the cancellation of this request (which is passed on to the handler).
+            task = asyncio.ensure_future(_invoke(handler, message))
             try:
-                await _invoke(handler, message)
-            except Exception:
-                logger.exception("%s handler failed (call %s)", message.type, _call_id(message))
+                await asyncio.wait({task})
+            except asyncio.CancelledError:
+                task.cancel()
+                raise
+            if task.cancelled() or task.exception() is not None:
+                error = None if task.cancelled() else task.exception()
+                logger.error(
+                    "%s handler failed (call %s)",
+                    message.type,
+                    _call_id(message),
+                    exc_info=error if error is not None else None,
+                )
                 return Reply(500, _dumps({"error": "handler failed"}).encode()), False
         return Reply(204), True
 

@@ -11,6 +11,9 @@ Order of the checks, and why:
 5. the body is parsed as UTF-8 JSON and decoded into the typed event.
 
 Nothing derived from the secret (the expected signature) is ever put in a message or a log.
+Everything :func:`verify` raises is a :class:`~flireo_async.FlireoError`: a delivery that fails
+a check raises :class:`WebhookVerificationError` (never a parser's own exception, whatever the
+body or headers hold), and invalid arguments raise :class:`WebhookUsageError`.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from ._signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, compute_signature
 __all__ = [
     "DEFAULT_TOLERANCE",
     "VerificationFailure",
+    "WebhookUsageError",
     "WebhookVerificationError",
     "check_signature",
     "get_header",
@@ -42,6 +46,19 @@ DEFAULT_TOLERANCE = 300.0
 
 _SIGNATURE_PREFIX = "sha256="
 _HEX_DIGITS = frozenset("0123456789abcdef")
+_MAX_TIMESTAMP_DIGITS = 12
+"""Unix seconds stay below 10**12 until the year 33658; longer values are not a time we can
+compare (and parsing thousands of digits is refused by Python itself)."""
+
+
+def timestamp_seconds(value: str | None) -> int | None:
+    """``X-Webhook-Timestamp`` as an integer, or ``None`` when it is not plain ASCII decimal
+    digits of a plausible length."""
+    if not value or not (value.isascii() and value.isdigit()):
+        return None
+    if len(value.lstrip("0")) > _MAX_TIMESTAMP_DIGITS:
+        return None
+    return int(value)
 
 
 class VerificationFailure(str, enum.Enum):
@@ -70,6 +87,11 @@ class VerificationFailure(str, enum.Enum):
     def http_status(self) -> int:
         """401 for authentication failures, 400 for a body that cannot be read."""
         return 400 if self in (VerificationFailure.BAD_JSON, VerificationFailure.INVALID_PAYLOAD) else 401
+
+
+class WebhookUsageError(FlireoError, TypeError, ValueError):
+    """A webhook function was called with invalid arguments (a programming error, not a bad
+    delivery): for example a body that is not the raw request bytes, or a negative tolerance."""
 
 
 class WebhookVerificationError(FlireoError):
@@ -114,7 +136,7 @@ def _require_bytes(body: Any) -> bytes:
         return bytes(body)
     # A str or an already-parsed dict would have to be re-serialised, and re-serialised JSON
     # is not the byte string that was signed: refuse early with a pointer to the right call.
-    raise TypeError(
+    raise WebhookUsageError(
         f"webhook body must be the raw request bytes (e.g. `await request.read()`), got {type(body).__name__}"
     )
 
@@ -135,8 +157,10 @@ def check_signature(
     :class:`WebhookVerificationError` otherwise. ``now`` (Unix seconds) is for tests.
     """
     raw = _require_bytes(body)
-    if tolerance < 0:
-        raise ValueError("tolerance must be >= 0 seconds")
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not tolerance >= 0:
+        raise WebhookUsageError("tolerance must be >= 0 seconds")
+    if secret is not None and not isinstance(secret, str):
+        raise WebhookUsageError(f"secret must be a string or None, got a {type(secret).__name__}")
     if not secret:
         if require_signature:
             raise WebhookVerificationError(
@@ -177,7 +201,15 @@ def check_signature(
     ):
         raise WebhookVerificationError(VerificationFailure.BAD_SIGNATURE, "webhook signature does not match")
 
-    age = (time.time() if now is None else now) - int(timestamp)
+    seconds = timestamp_seconds(timestamp)
+    if seconds is None:
+        # Authentic, but thousands of digits long: no moment within the tolerance.
+        raise WebhookVerificationError(
+            VerificationFailure.STALE_TIMESTAMP,
+            f"webhook timestamp has {len(timestamp)} digits, far outside the tolerance of {tolerance:g} s",
+            header=TIMESTAMP_HEADER,
+        )
+    age = (time.time() if now is None else now) - seconds
     if abs(age) > tolerance:
         when = f"{age:.0f} s old" if age > 0 else f"{-age:.0f} s in the future"
         raise WebhookVerificationError(
@@ -199,23 +231,31 @@ def parse_message(body: bytes | bytearray | memoryview) -> WebhookMessage:
     decode into their own class; an unknown ``type`` decodes into ``GenericWebhookMessage``.
     """
     raw = _require_bytes(body)
+    # Each failure is turned into a WebhookVerificationError after its except block, so that no
+    # parser exception travels along as __context__.
+    problem: str | None = None
     try:
         data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError) as exc:
-        # ValueError covers json.JSONDecodeError; its text quotes a position, never the body.
-        raise WebhookVerificationError(
-            VerificationFailure.BAD_JSON, f"body is not valid JSON: {exc}"
-        ) from None
+        # ValueError covers json.JSONDecodeError (its text quotes a position, never the body)
+        # and integers too long to convert.
+        problem = f"body is not valid JSON: {exc}"
+    except RecursionError:
+        problem = "body is not valid JSON: nested too deeply"
+    if problem is not None:
+        raise WebhookVerificationError(VerificationFailure.BAD_JSON, problem)
     if not isinstance(data, dict):
         raise WebhookVerificationError(VerificationFailure.BAD_JSON, "body is JSON but not an object")
 
     try:
         payload: WebhookPayload = decode(data, WebhookPayload)
     except DecodeError as exc:
-        raise WebhookVerificationError(
-            VerificationFailure.INVALID_PAYLOAD, f"not a webhook payload: {exc}"
-        ) from None
-    return payload.message
+        problem = f"not a webhook payload: {exc}"
+    except RecursionError:
+        problem = "not a webhook payload: nested too deeply"
+    else:
+        return payload.message
+    raise WebhookVerificationError(VerificationFailure.INVALID_PAYLOAD, problem)
 
 
 def verify(

@@ -7,12 +7,12 @@ Reached as ``client.calls`` (and ``client.with_raw_response.calls``).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, overload
 
 from flireo_async.bulk import BulkCallsMixin
 
-from ..._operation import Operation, PerKeyLimit
+from ..._operation import Operation, PerKeyLimit, QueryParam
 from ..._pagination import AsyncPaginator
 from ..._resource import BaseResource
 from ..._response import RawResponse
@@ -38,6 +38,13 @@ _LIST_CALLS: Operation[CallList] = Operation(
     path="/calls",
     result_type=CallList,
     idempotent=True,
+    query=(
+        QueryParam("limit", "limit", "integer", minimum=1, maximum=1000),
+        QueryParam("offset", "offset", "integer", minimum=0),
+        QueryParam("status", "status", "string"),
+        QueryParam("start_date", "start_date", "date-time"),
+        QueryParam("end_date", "end_date", "date-time", not_before="start_date"),
+    ),
     items="calls",
 )
 _GET_CALL: Operation[Call] = Operation(
@@ -74,11 +81,11 @@ class CallsResource(BulkCallsMixin, BaseResource):
     def list(
         self,
         *,
-        limit: int | UnsetType = UNSET,
-        offset: int | UnsetType = UNSET,
-        status: str | UnsetType = UNSET,
-        start_date: datetime | UnsetType = UNSET,
-        end_date: datetime | UnsetType = UNSET,
+        limit: int | UnsetType | None = UNSET,
+        offset: int | UnsetType | None = UNSET,
+        status: str | UnsetType | None = UNSET,
+        start_date: datetime | date | UnsetType | None = UNSET,
+        end_date: datetime | date | UnsetType | None = UNSET,
     ) -> AsyncPaginator[Call, CallList]:
         """List calls
 
@@ -225,11 +232,11 @@ class CallsResourceWithRawResponse(BaseResource):
     async def list(
         self,
         *,
-        limit: int | UnsetType = UNSET,
-        offset: int | UnsetType = UNSET,
-        status: str | UnsetType = UNSET,
-        start_date: datetime | UnsetType = UNSET,
-        end_date: datetime | UnsetType = UNSET,
+        limit: int | UnsetType | None = UNSET,
+        offset: int | UnsetType | None = UNSET,
+        status: str | UnsetType | None = UNSET,
+        start_date: datetime | date | UnsetType | None = UNSET,
+        end_date: datetime | date | UnsetType | None = UNSET,
     ) -> RawResponse[CallList]:
         """List calls
 

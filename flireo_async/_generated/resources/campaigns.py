@@ -10,7 +10,7 @@ from __future__ import annotations
 import builtins
 from typing import Any, overload
 
-from ..._operation import Operation
+from ..._operation import Operation, QueryParam
 from ..._pagination import AsyncPaginator
 from ..._resource import BaseResource
 from ..._response import RawResponse
@@ -78,6 +78,10 @@ _LIST_CAMPAIGN_LEADS: Operation[CampaignLeadList] = Operation(
     idempotent=True,
     path_params=("id",),
     path_names=("campaign_id",),
+    query=(
+        QueryParam("limit", "limit", "integer", minimum=1, maximum=1000),
+        QueryParam("offset", "offset", "integer", minimum=0),
+    ),
     items="leads",
 )
 _ADD_CAMPAIGN_LEAD: Operation[CampaignLead] = Operation(
@@ -207,8 +211,8 @@ class CampaignsResource(BaseResource):
         campaign_id: str,
         /,
         *,
-        limit: int | UnsetType = UNSET,
-        offset: int | UnsetType = UNSET,
+        limit: int | UnsetType | None = UNSET,
+        offset: int | UnsetType | None = UNSET,
     ) -> AsyncPaginator[CampaignLead, CampaignLeadList]:
         """List campaign leads
 
@@ -365,8 +369,8 @@ class CampaignsResourceWithRawResponse(BaseResource):
         campaign_id: str,
         /,
         *,
-        limit: int | UnsetType = UNSET,
-        offset: int | UnsetType = UNSET,
+        limit: int | UnsetType | None = UNSET,
+        offset: int | UnsetType | None = UNSET,
     ) -> RawResponse[CampaignLeadList]:
         """List campaign leads
 

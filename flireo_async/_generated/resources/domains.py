@@ -15,7 +15,6 @@ from ..._response import RawResponse
 from ..models import (
     Domain,
     DomainCreate,
-    DomainSyncResponse,
     DomainVerifyResponse,
     ResendDomainList,
     ResendDomainSyncRequest,
@@ -30,11 +29,11 @@ _GET_DOMAIN: Operation[Domain | None] = Operation(
     unwrap="domain",
     not_found_as_none=True,
 )
-_CREATE_DOMAIN: Operation[Domain | None] = Operation(
+_CREATE_DOMAIN: Operation[Domain] = Operation(
     id="createDomain",
     method="POST",
     path="/domains",
-    result_type=Domain | None,
+    result_type=Domain,
     idempotent=False,
     unwrap="domain",
 )
@@ -54,12 +53,13 @@ _LIST_RESEND_DOMAINS: Operation[ResendDomainList] = Operation(
     idempotent=True,
     bare_array_key="domains",
 )
-_SYNC_RESEND_DOMAIN: Operation[DomainSyncResponse] = Operation(
+_SYNC_RESEND_DOMAIN: Operation[Domain] = Operation(
     id="syncResendDomain",
     method="POST",
     path="/domains/sync",
-    result_type=DomainSyncResponse,
+    result_type=Domain,
     idempotent=True,
+    unwrap="domain",
 )
 _VERIFY_DOMAIN: Operation[DomainVerifyResponse] = Operation(
     id="verifyDomain",
@@ -68,11 +68,11 @@ _VERIFY_DOMAIN: Operation[DomainVerifyResponse] = Operation(
     result_type=DomainVerifyResponse,
     idempotent=True,
 )
-_REFRESH_DOMAIN: Operation[Domain | None] = Operation(
+_REFRESH_DOMAIN: Operation[Domain] = Operation(
     id="refreshDomain",
     method="POST",
     path="/domains/refresh",
-    result_type=Domain | None,
+    result_type=Domain,
     idempotent=True,
     unwrap="domain",
 )
@@ -91,14 +91,14 @@ class DomainsResource(BaseResource):
         return await self._call(_GET_DOMAIN)
 
     @overload
-    async def create(self, body: DomainCreate, /) -> Domain | None: ...
+    async def create(self, body: DomainCreate, /) -> Domain: ...
     @overload
     async def create(
         self,
         *,
         domain_name: str,
-    ) -> Domain | None: ...
-    async def create(self, body: DomainCreate | None = None, **fields: Any) -> Domain | None:
+    ) -> Domain: ...
+    async def create(self, body: DomainCreate | None = None, **fields: Any) -> Domain:
         """Create the sending domain
 
         Creates the organization's sending domain at Resend and returns the DNS records to create (requires a `resend` BYOK key). Not idempotent; a domain that already exists gives 409.
@@ -127,16 +127,14 @@ class DomainsResource(BaseResource):
         return await self._call(_LIST_RESEND_DOMAINS)
 
     @overload
-    async def sync_resend_domain(self, body: ResendDomainSyncRequest, /) -> DomainSyncResponse: ...
+    async def sync_resend_domain(self, body: ResendDomainSyncRequest, /) -> Domain: ...
     @overload
     async def sync_resend_domain(
         self,
         *,
         resend_domain_id: str,
-    ) -> DomainSyncResponse: ...
-    async def sync_resend_domain(
-        self, body: ResendDomainSyncRequest | None = None, **fields: Any
-    ) -> DomainSyncResponse:
+    ) -> Domain: ...
+    async def sync_resend_domain(self, body: ResendDomainSyncRequest | None = None, **fields: Any) -> Domain:
         """Adopt an existing Resend domain
 
         Adopts a domain that already exists in your Resend account (id from listResendDomains) instead of creating one.
@@ -157,7 +155,7 @@ class DomainsResource(BaseResource):
 
     async def refresh(
         self,
-    ) -> Domain | None:
+    ) -> Domain:
         """Refresh the sending domain status
 
         Pulls the latest domain and DNS record status from Resend without triggering a new check.
@@ -180,7 +178,7 @@ class DomainsResourceWithRawResponse(BaseResource):
         """
         return await self._call_raw(_GET_DOMAIN)
 
-    async def create(self, body: DomainCreate | None = None, **fields: Any) -> RawResponse[Domain | None]:
+    async def create(self, body: DomainCreate | None = None, **fields: Any) -> RawResponse[Domain]:
         """Create the sending domain
 
         Creates the organization's sending domain at Resend and returns the DNS records to create (requires a `resend` BYOK key). Not idempotent; a domain that already exists gives 409.
@@ -189,7 +187,7 @@ class DomainsResourceWithRawResponse(BaseResource):
             body: a ``DomainCreate``; or pass its fields as keyword arguments.
 
         Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``Domain | None``.
+        ``parsed`` is ``Domain``.
         """
         return await self._call_raw(_CREATE_DOMAIN, body=self._body(DomainCreate, body, fields))
 
@@ -219,7 +217,7 @@ class DomainsResourceWithRawResponse(BaseResource):
 
     async def sync_resend_domain(
         self, body: ResendDomainSyncRequest | None = None, **fields: Any
-    ) -> RawResponse[DomainSyncResponse]:
+    ) -> RawResponse[Domain]:
         """Adopt an existing Resend domain
 
         Adopts a domain that already exists in your Resend account (id from listResendDomains) instead of creating one.
@@ -228,7 +226,7 @@ class DomainsResourceWithRawResponse(BaseResource):
             body: a ``ResendDomainSyncRequest``; or pass its fields as keyword arguments.
 
         Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``DomainSyncResponse``.
+        ``parsed`` is ``Domain``.
         """
         return await self._call_raw(
             _SYNC_RESEND_DOMAIN, body=self._body(ResendDomainSyncRequest, body, fields)
@@ -248,12 +246,12 @@ class DomainsResourceWithRawResponse(BaseResource):
 
     async def refresh(
         self,
-    ) -> RawResponse[Domain | None]:
+    ) -> RawResponse[Domain]:
         """Refresh the sending domain status
 
         Pulls the latest domain and DNS record status from Resend without triggering a new check.
 
         Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``Domain | None``.
+        ``parsed`` is ``Domain``.
         """
         return await self._call_raw(_REFRESH_DOMAIN)

@@ -7,7 +7,7 @@ Reached as ``client.organization`` (and ``client.with_raw_response.organization`
 
 from __future__ import annotations
 
-from ..._operation import Operation
+from ..._operation import Operation, QueryParam
 from ..._resource import BaseResource
 from ..._response import RawResponse
 from ..._types import UNSET, UnsetType
@@ -21,6 +21,7 @@ _GET_ORGANIZATION: Operation[Organization] = Operation(
     path="/organizations",
     result_type=Organization,
     idempotent=True,
+    query=(QueryParam("include_children", "include_children", "boolean"),),
 )
 
 
@@ -30,7 +31,7 @@ class OrganizationResource(BaseResource):
     async def get(
         self,
         *,
-        include_children: bool | UnsetType = UNSET,
+        include_children: bool | UnsetType | None = UNSET,
     ) -> Organization:
         """Get the organization
 
@@ -53,7 +54,7 @@ class OrganizationResourceWithRawResponse(BaseResource):
     async def get(
         self,
         *,
-        include_children: bool | UnsetType = UNSET,
+        include_children: bool | UnsetType | None = UNSET,
     ) -> RawResponse[Organization]:
         """Get the organization
 

@@ -7,9 +7,9 @@ Reached as ``client.usage`` (and ``client.with_raw_response.usage``).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from ..._operation import Operation
+from ..._operation import Operation, QueryParam
 from ..._pagination import AsyncPaginator
 from ..._resource import BaseResource
 from ..._response import RawResponse
@@ -25,6 +25,12 @@ _GET_USAGE: Operation[UsageList] = Operation(
     path="/usage",
     result_type=UsageList,
     idempotent=True,
+    query=(
+        QueryParam("limit", "limit", "integer", minimum=1, maximum=1000),
+        QueryParam("offset", "offset", "integer", minimum=0),
+        QueryParam("start_date", "start_date", "date-time"),
+        QueryParam("end_date", "end_date", "date-time", not_before="start_date"),
+    ),
     items="logs",
 )
 
@@ -35,10 +41,10 @@ class UsageResource(BaseResource):
     def list(
         self,
         *,
-        limit: int | UnsetType = UNSET,
-        offset: int | UnsetType = UNSET,
-        start_date: datetime | UnsetType = UNSET,
-        end_date: datetime | UnsetType = UNSET,
+        limit: int | UnsetType | None = UNSET,
+        offset: int | UnsetType | None = UNSET,
+        start_date: datetime | date | UnsetType | None = UNSET,
+        end_date: datetime | date | UnsetType | None = UNSET,
     ) -> AsyncPaginator[UsageLog, UsageList]:
         """List usage logs
 
@@ -70,10 +76,10 @@ class UsageResourceWithRawResponse(BaseResource):
     async def list(
         self,
         *,
-        limit: int | UnsetType = UNSET,
-        offset: int | UnsetType = UNSET,
-        start_date: datetime | UnsetType = UNSET,
-        end_date: datetime | UnsetType = UNSET,
+        limit: int | UnsetType | None = UNSET,
+        offset: int | UnsetType | None = UNSET,
+        start_date: datetime | date | UnsetType | None = UNSET,
+        end_date: datetime | date | UnsetType | None = UNSET,
     ) -> RawResponse[UsageList]:
         """List usage logs
 
