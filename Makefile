@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(PY) bench/overhead.py
 	$(PY) bench/export.py
 	$(PY) bench/bulk.py
+	$(PY) bench/fleet.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

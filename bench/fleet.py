@@ -36,7 +36,7 @@ from flireo_async import AsyncFlireo
 from flireo_async.bulk import FileLaunchStore
 from flireo_async.fleet import RedisLaunchStore
 from flireo_async.models import OutboundCallRequest
-from flireo_async.testing import FakeProcess, RedisServer
+from flireo_async.testing import FakeProcess, RedisServer, busiest_window
 
 WORKER = textwrap.dedent(
     """
@@ -87,16 +87,6 @@ GETTER = textwrap.dedent(
     asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])))
     """
 )
-
-
-def max_in_window(times: list[float], window: float) -> int:
-    times = sorted(times)
-    best = start = 0
-    for end, t in enumerate(times):
-        while t - times[start] >= window:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 async def create_agent(fake: FakeProcess) -> str:
@@ -150,7 +140,7 @@ def fleet(args: argparse.Namespace, redis: RedisServer) -> None:
     )
     print(f"   429s at the server:     {sum(r['status'] == 429 for r in records)} (target 0)")
     print(f"   double dials:           {sum(n > 1 for n in per_destination.values())} (must be 0)")
-    print(f"   busiest 60 s window:    {max_in_window(times, 60.0)} requests (limit {args.rate})")
+    print(f"   busiest 60 s window:    {busiest_window(times, 60.0)} requests (limit {args.rate})")
 
     with FakeProcess(rate_limit=args.rate, speed=60) as fake:
         agent = asyncio.run(create_agent(fake))
@@ -188,7 +178,7 @@ def limiter_minute(redis: RedisServer, seconds: float) -> None:
         run_workers(GETTER, 4, fake.url, fake.api_key, redis.url, str(seconds))
         arrivals = [r["at"] for r in fake.records() if r["operation_id"] == "getOrganization"]
     print(
-        f"   requests: {len(arrivals)}; busiest 60 s window: {max_in_window(arrivals, 60.0)} (must be <= 600)"
+        f"   requests: {len(arrivals)}; busiest 60 s window: {busiest_window(arrivals, 60.0)} (must be <= 600)"
     )
 
 

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from ._cli import serve
     from ._faults import FaultRule, Faults
     from ._inbound import AssistantRequestOutcome, InboundCall, ToolCallOutcome
-    from ._process import FakeProcess
+    from ._process import FakeProcess, busiest_window
     from ._redis import RedisServer
     from ._server import DEFAULT_API_KEY, FakeFlireo
     from ._state import FakeState, RecordedRequest, WebhookDelivery
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FakeFlireo",
     "FakeProcess",
+    "busiest_window",
     "RedisServer",
     "Faults",
     "FaultRule",
@@ -56,6 +57,7 @@ __all__ = [
 _HOMES = {
     "FakeFlireo": "._server",
     "FakeProcess": "._process",
+    "busiest_window": "._process",
     "RedisServer": "._redis",
     "DEFAULT_API_KEY": "._server",
     "Faults": "._faults",

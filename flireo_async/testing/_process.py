@@ -21,7 +21,7 @@ import sys
 from types import TracebackType
 from typing import Any
 
-__all__ = ["FakeProcess"]
+__all__ = ["FakeProcess", "busiest_window"]
 
 
 class FakeProcess:
@@ -112,6 +112,18 @@ class FakeProcess:
 
     def __repr__(self) -> str:
         return f"FakeProcess(url={self.url!r})"
+
+
+def busiest_window(times: list[float], seconds: float) -> int:
+    """The most events in any window of ``seconds`` (a sliding window over the times given),
+    for example request arrivals from :meth:`FakeProcess.records` against a rate limit."""
+    ordered = sorted(times)
+    best = start = 0
+    for end, moment in enumerate(ordered):
+        while moment - ordered[start] >= seconds:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
 
 
 async def _serve(options: dict[str, Any]) -> None:
