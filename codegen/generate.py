@@ -27,6 +27,8 @@ HEADER = (
     "# Do not edit: change the spec or the generator and regenerate.\n"
 )
 METHODS = ("get", "post", "patch", "delete", "put")
+GENERATED = ("*.py", "*.json")
+"""What the generator writes (and removes before writing again) under ``_generated``."""
 
 
 def generate(spec_path: Path, out_dir: Path) -> list[Path]:
@@ -35,7 +37,7 @@ def generate(spec_path: Path, out_dir: Path) -> list[Path]:
     files: dict[str, str] = {}
     files["__init__.py"] = HEADER + '"""Code generated from openapi/flireo.yaml."""\n'
     files["models.py"] = build_models(spec_path, spec)
-    files["spec.py"] = build_spec_module(spec)
+    files["openapi.json"] = json.dumps(spec, indent=1, ensure_ascii=False) + "\n"
     models = load_models(files["models.py"])
     resources = collect_resources(spec, models)
     env = jinja2.Environment(
@@ -55,17 +57,23 @@ def generate(spec_path: Path, out_dir: Path) -> list[Path]:
     files["resources/__init__.py"] = HEADER + env.get_template("resources_init.py.jinja2").render(
         resources=resources
     )
+    files["operations.py"] = HEADER + env.get_template("operations.py.jinja2").render(
+        resources=resources,
+        models=sorted({m for r in resources for op in r["ops"] for m in op["result_models"]}),
+    )
     written = []
     if out_dir.exists():
-        for old in out_dir.rglob("*.py"):
-            old.unlink()
+        for pattern in GENERATED:
+            for old in out_dir.rglob(pattern):
+                old.unlink()
     for name, text in files.items():
         path = out_dir / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         written.append(path)
-    ruff(["check", "--fix-only", "--quiet", "--select", "I,F401,UP", *map(str, written)])
-    ruff(["format", "--quiet", *map(str, written)])
+    python = [str(path) for path in written if path.suffix == ".py"]
+    ruff(["check", "--fix-only", "--quiet", "--select", "I,F401,UP", *python])
+    ruff(["format", "--quiet", *python])
     return written
 
 
@@ -75,8 +83,9 @@ def check(spec_path: Path) -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
         fresh = Path(tmp) / "_generated"
         generate(spec_path, fresh)
-        names = {p.relative_to(fresh) for p in fresh.rglob("*.py")}
-        names |= {p.relative_to(current) for p in current.rglob("*.py")} if current.exists() else set()
+        names = {p.relative_to(fresh) for pattern in GENERATED for p in fresh.rglob(pattern)}
+        if current.exists():
+            names |= {p.relative_to(current) for pattern in GENERATED for p in current.rglob(pattern)}
         lines: list[str] = []
         for name in sorted(names):
             old, new = current / name, fresh / name
@@ -107,7 +116,7 @@ def build_models(spec_path: Path, spec: dict[str, Any]) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "models.py"
         relaxed = Path(tmp) / spec_path.with_suffix(".json").name
-        relaxed.write_text(json.dumps(relax_response_required(spec)), encoding="utf-8")
+        relaxed.write_text(json.dumps(number_properties(relax_response_required(spec))), encoding="utf-8")
         subprocess.run(
             [
                 sys.executable,
@@ -126,6 +135,7 @@ def build_models(spec_path: Path, spec: dict[str, Any]) -> str:
                 "--target-python-version",
                 "3.10",
                 "--use-union-operator",
+                "--keyword-only",
                 "--use-standard-collections",
                 "--snake-case-field",
                 "--strict-nullable",
@@ -137,6 +147,7 @@ def build_models(spec_path: Path, spec: dict[str, Any]) -> str:
                 "x-aliases",
                 "x-secret",
                 "x-required-by-spec",
+                "x-order",
                 "writeOnly",
                 "--disable-timestamp",
                 "--formatters",
@@ -160,7 +171,26 @@ def build_models(spec_path: Path, spec: dict[str, Any]) -> str:
     )
     text = text.replace("UNSET, TaggedUnion,", "UNSET, OlderShape, TaggedUnion,")
     text = HEADER + '"""Models of the Flireo API, one attrs class per schema of the spec."""\n\n' + text
-    return text + "\n\n" + tagged_unions(spec) + "\n\n" + older_shapes(spec) + "\n"
+    names = model_names(text)
+    exported = "__all__ = [\n" + "".join(f"    {json.dumps(n)},\n" for n in names) + "]\n"
+    first = text.index("\n@attrs.frozen")
+    text = text[:first] + "\n" + exported + "\n" + text[first:]
+    registration = (
+        "# The converter learns the spec's unions and older shapes here, when the models exist.\n"
+        "register_tagged_unions(TAGGED_UNIONS)\n"
+        "register_older_shapes(OLDER_SHAPES)\n"
+    )
+    text = text.replace(
+        "from .._types import",
+        "from .._convert import register_older_shapes, register_tagged_unions\nfrom .._types import",
+        1,
+    )
+    return text + "\n\n" + tagged_unions(spec) + "\n\n" + older_shapes(spec) + "\n\n" + registration
+
+
+def model_names(source: str) -> list[str]:
+    """The classes and type aliases a generated models module defines, in order."""
+    return [a or b for a, b in re.findall(r"^(?:class (\w+)|(\w+): TypeAlias =)", source, re.M)]
 
 
 def _schema_refs(node: Any, schemas: dict[str, Any], found: set[str]) -> set[str]:
@@ -204,6 +234,27 @@ def response_only_schemas(spec: dict[str, Any]) -> set[str]:
                 _schema_refs(response, schemas, sent)
     _schema_refs(spec.get("webhooks", {}), schemas, other)
     return sent - other
+
+
+def number_properties(node: Any) -> Any:
+    """Mark every property with ``x-order``, its place in its schema (in place; returns ``node``).
+
+    The model template sorts fields by it, so that model fields (and the CSV columns of
+    exports, which follow the fields) keep the spec's order even where the generator would
+    move a required field before an optional one.
+    """
+    if isinstance(node, dict):
+        properties = node.get("properties")
+        if isinstance(properties, dict):
+            for position, value in enumerate(properties.values()):
+                if isinstance(value, dict):
+                    value["x-order"] = position
+        for value in node.values():
+            number_properties(value)
+    elif isinstance(node, list):
+        for value in node:
+            number_properties(value)
+    return node
 
 
 def relax_response_required(spec: dict[str, Any]) -> dict[str, Any]:
@@ -279,18 +330,6 @@ def tagged_unions(spec: dict[str, Any]) -> str:
     )
 
 
-def build_spec_module(spec: dict[str, Any]) -> str:
-    text = json.dumps(spec, indent=1, sort_keys=False, ensure_ascii=True)
-    if "'''" in text:
-        raise SystemExit("spec contains ''' which the embedded copy cannot hold")
-    return (
-        HEADER
-        + '"""The OpenAPI document, embedded so that tools (the fake server) need no YAML parser."""\n\n'
-        + "import json\nfrom typing import Any\n\n"
-        + f"SPEC: dict[str, Any] = json.loads(r'''{text}''')\n"
-    )
-
-
 def load_models(source: str) -> types.ModuleType:
     """Import generated model source under a private name so that it can be introspected.
 
@@ -305,7 +344,11 @@ def load_models(source: str) -> types.ModuleType:
     name = "_codegen_models"
     module = types.ModuleType(name)
     sys.modules[name] = module
-    code = compile(source.replace("from .._types", "from _codegen_types"), name, "exec")
+    source = source.replace("from .._types", "from _codegen_types").replace(
+        "from .._convert import register_older_shapes, register_tagged_unions",
+        "register_older_shapes = register_tagged_unions = lambda table: None",
+    )
+    code = compile(source, name, "exec")
     exec(code, module.__dict__)  # noqa: S102
     return module
 
@@ -397,7 +440,6 @@ def collect_resources(spec: dict[str, Any], models: types.ModuleType) -> list[di
                 "raw_cls": pascal(tag) + "ResourceWithRawResponse",
                 "description": tag_info(spec, tag).get("description", ""),
                 "ops": ops,
-                "mixins": [m.split(":") for m in tag_info(spec, tag).get("x-sdk-mixins", [])],
                 "models": sorted({m for o in ops for m in o["models"]}),
                 "needs_datetime": any(q["kind"] == "date-time" for o in ops for q in o["query"]),
                 "paginated": any(o["paginated"] for o in ops),
@@ -435,7 +477,7 @@ def describe(
         {
             "wire": p["name"],
             "name": p.get("x-sdk-name", p["name"]),
-            "doc": p.get("description") or "the id (an opaque string; URL-encoded for you)",
+            "doc": path_param_doc(p.get("description", "")),
         }
         for p in params
         if p["in"] == "path"
@@ -504,13 +546,13 @@ def describe(
         used.add(sc["schema"])
         shortcuts.append(sc)
     return {
-        "const": "_" + snake(op["operationId"]).upper(),
+        "const": snake(op["operationId"]).upper(),
         "operation_id": op["operationId"],
         "method": method.upper(),
         "path": path,
         "sdk_method": op["x-sdk-method"],
         "summary": op.get("summary", ""),
-        "description": op.get("description", ""),
+        "description": python_doc(op.get("description", "")),
         "path_params": path_params,
         "query": query,
         "body_kind": body_kind,
@@ -531,7 +573,24 @@ def describe(
         "rate_limit": rate,
         "shortcuts": shortcuts,
         "models": used,
+        "result_models": {n for n in re.findall(r"[A-Z]\w+", result_hint) if n in defined},
     }
+
+
+_WIRE_SENTENCE = re.compile(r"encod", re.I)
+
+
+def python_doc(text: str) -> str:
+    """A description for the Python method: sentences about encoding ids on the wire dropped
+    (the SDK encodes ids itself; following such advice would encode them twice)."""
+    sentences = re.split(r"(?<=[.!?])\s+(?=[A-Z`])", text.strip())
+    return " ".join(s for s in sentences if not _WIRE_SENTENCE.search(s))
+
+
+def path_param_doc(text: str) -> str:
+    """The argument's doc: what the id is, and that it is passed as is."""
+    kept = python_doc(text)
+    return (kept + " " if kept else "") + "Pass it as is: the SDK encodes it for the URL."
 
 
 def strip_unset(hint: str) -> str:

@@ -6,8 +6,6 @@
 ...         ...
 """
 
-__version__ = "0.1.0"
-
 from ._client import AsyncFlireo
 from ._config import DEFAULT_BASE_URL, ClientConfig
 from ._errors import (
@@ -33,6 +31,7 @@ from ._errors import (
 from ._pagination import AsyncPaginator, Page
 from ._response import RateLimitState, RawResponse
 from ._types import UNSET, UnsetType
+from ._version import __version__
 
 __all__ = [
     "__version__",

@@ -18,6 +18,7 @@ from ._operation import Operation
 from ._ratelimit import RateLimiter
 from ._response import RawResponse
 from ._transport import Transport
+from .resources import CallsResource
 
 __all__ = ["AsyncFlireo"]
 
@@ -100,9 +101,14 @@ class AsyncFlireo(Resources):
             raise FlireoError(f"session must be an aiohttp.ClientSession, got a {type(session).__name__}")
         self._init(Transport(config, session=session))
 
+    calls: CallsResource
+    """Call history, outbound calls, live call control, and bulk launches (``create_many``)."""
+
     def _init(self, transport: Transport) -> None:
         self._transport = transport
         self._bind_resources(self)
+        # The generated calls resource, with the bulk launcher attached from this side.
+        self.calls = CallsResource(self)
 
     @classmethod
     def _from_transport(cls, transport: Transport) -> AsyncFlireo:

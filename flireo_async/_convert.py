@@ -677,13 +677,3 @@ def register_older_shapes(shapes: list[tuple[Any, OlderShape]]) -> None:
         key = frozenset(typing.get_args(target)) if _is_union(target) else target
         for conv in (converter, lenient_converter):
             conv.older_shapes[key] = shape
-
-
-def _register_generated() -> None:
-    from ._generated.models import OLDER_SHAPES, TAGGED_UNIONS
-
-    register_tagged_unions(TAGGED_UNIONS)
-    register_older_shapes(OLDER_SHAPES)
-
-
-_register_generated()

@@ -17,13 +17,15 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import attrs
 
-from ._generated.models import Pagination, UsageSummary
 from ._logging import logger
 from ._types import UnsetType
+
+if TYPE_CHECKING:  # annotations only: the core does not import generated code at run time
+    from ._generated.models import Pagination, UsageSummary
 
 __all__ = ["AsyncPaginator", "Page"]
 
@@ -44,15 +46,18 @@ class Page(Generic[ItemT, PageT]):
     @property
     def pagination(self) -> Pagination | None:
         """``{total, limit, offset}`` of this page, or ``None`` when the API left it out."""
-        value = getattr(self.response, "pagination", None)
-        return value if isinstance(value, Pagination) else None
+        return cast("Pagination | None", _present(getattr(self.response, "pagination", None)))
 
     @property
     def summary(self) -> UsageSummary | None:
         """The totals the usage list carries (``client.usage.list``); ``None`` for lists without
         a summary or when the API left it out."""
-        value = getattr(self.response, "summary", None)
-        return value if isinstance(value, UsageSummary) else None
+        return cast("UsageSummary | None", _present(getattr(self.response, "summary", None)))
+
+
+def _present(value: Any) -> Any:
+    """``value``, or ``None`` when the API left it out (UNSET) or sent null."""
+    return None if value is None or isinstance(value, UnsetType) else value
 
 
 def _as_int(value: Any) -> int | None:
@@ -90,7 +95,7 @@ class AsyncPaginator(Generic[ItemT, PageT]):
         response = await self._fetch(offset if offset else UnsetType.UNSET, self._limit)
         items = getattr(response, self._items)
         pagination = getattr(response, "pagination", None)
-        total = None if not isinstance(pagination, Pagination) else _as_int(pagination.total)
+        total = None if _present(pagination) is None else _as_int(getattr(pagination, "total", None))
         return Page(items=items, offset=offset, total=total, response=response)
 
     async def __aiter__(self) -> AsyncIterator[ItemT]:

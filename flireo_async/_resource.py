@@ -1,9 +1,16 @@
-"""The base of every generated resource class: turns a stub's arguments into a call."""
+"""The base of every generated resource class: turns a stub's arguments into a call.
+
+Raw responses wrap the plain methods instead of repeating them: a resource made with
+``raw=True`` hands back the whole :class:`RawResponse` where a plain one returns the parsed
+model, and :func:`raw_response` / :func:`raw_page` give such a resource's methods their true
+return type while keeping every argument of the plain method (overloads included).
+"""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, cast
 
 import attrs
 
@@ -18,9 +25,12 @@ from ._types import UnsetType
 if TYPE_CHECKING:
     from ._config import ClientConfig
 
-__all__ = ["BaseResource", "Requester"]
+__all__ = ["BaseResource", "Requester", "raw_page", "raw_response"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
+ItemT = TypeVar("ItemT")
+PageT = TypeVar("PageT")
 
 
 class Requester(Protocol):
@@ -41,10 +51,16 @@ class Requester(Protocol):
 
 
 class BaseResource:
-    """Holds the client; generated subclasses add one method per operation of a tag."""
+    """Holds the client; generated subclasses add one method per operation of a tag.
 
-    def __init__(self, client: Requester) -> None:
+    With ``raw=True`` every method returns the :class:`RawResponse` instead of its parsed
+    model (a paginated list: its first page); use it only through :func:`raw_response` and
+    :func:`raw_page`, which say so in the types.
+    """
+
+    def __init__(self, client: Requester, *, raw: bool = False) -> None:
         self._client = client
+        self._raw = raw
 
     async def _call(
         self,
@@ -55,17 +71,9 @@ class BaseResource:
         body: Any = None,
     ) -> T:
         response = await self._client.request(op, path=path, query=query, body=body)
+        if self._raw:
+            return cast(T, response)
         return response.parsed
-
-    async def _call_raw(
-        self,
-        op: Operation[T],
-        *,
-        path: tuple[str, ...] = (),
-        query: Mapping[str, Any] | None = None,
-        body: Any = None,
-    ) -> RawResponse[T]:
-        return await self._client.request(op, path=path, query=query, body=body)
 
     def _paginate(
         self,
@@ -77,6 +85,10 @@ class BaseResource:
         base = dict(query or {})
         # Checked now, so that `limit="10"` fails where it is written (and is never dropped).
         encode_query(op, base)
+
+        if self._raw:
+            # The first page, raw: raw_page() awaits it.
+            return cast(AsyncPaginator[Any, T], self._client.request(op, path=path, query=base))
 
         async def fetch(offset: int | UnsetType, limit: int | UnsetType) -> T:
             return await self._call(op, path=path, query={**base, "offset": offset, "limit": limit})
@@ -133,3 +145,25 @@ def _validated(data: Any, model: Any, name: str) -> Any:
         raise RequestValidationError("", f"invalid {name}: nested too deeply") from None
     except TypeError as exc:
         raise RequestValidationError("", f"invalid {name}: {exc}") from None
+
+
+def raw_response(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[RawResponse[T]]]:
+    """The method of a ``raw=True`` resource, typed as what it returns: a :class:`RawResponse`."""
+
+    @functools.wraps(method)
+    async def call(*args: P.args, **kwargs: P.kwargs) -> RawResponse[T]:
+        return cast(RawResponse[T], await method(*args, **kwargs))
+
+    return call
+
+
+def raw_page(
+    method: Callable[P, AsyncPaginator[ItemT, PageT]],
+) -> Callable[P, Awaitable[RawResponse[PageT]]]:
+    """A paginated method of a ``raw=True`` resource: awaiting it gives the first page raw."""
+
+    @functools.wraps(method)
+    async def call(*args: P.args, **kwargs: P.kwargs) -> RawResponse[PageT]:
+        return await cast(Awaitable[RawResponse[PageT]], method(*args, **kwargs))
+
+    return call

@@ -7,10 +7,8 @@ which extra limits apply all come from the generated :class:`~flireo_async._oper
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import math
-import random
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -21,7 +19,7 @@ import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
-from . import __version__
+from . import _retry
 from ._config import ClientConfig
 from ._convert import DecodeError, decode, encode
 from ._errors import (
@@ -41,54 +39,19 @@ from ._operation import Operation
 from ._query import encode_query
 from ._ratelimit import Pacer
 from ._response import RawResponse
+from ._retry import judge, parse_retry_after
 from ._types import key_fingerprint
+from ._version import __version__
 
-__all__ = ["Transport", "RETRYABLE_STATUSES", "backoff"]
+__all__ = ["Transport"]
 
 T = TypeVar("T")
 
-RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-"""Statuses after which an idempotent request is repeated."""
-BACKOFF_BASE = 0.5
-BACKOFF_CAP = 8.0
 USER_AGENT = (
     f"flireo-async/{__version__} python/{sys.version_info[0]}.{sys.version_info[1]} "
     f"aiohttp/{aiohttp.__version__}"
 )
 _DOT_SEGMENTS = frozenset({".", ".."})
-
-
-def backoff(attempt: int) -> float:
-    """Exponential backoff with full jitter: uniform in [0, min(8, 0.5 * 2**attempt)] seconds."""
-    return random.uniform(0.0, min(BACKOFF_CAP, BACKOFF_BASE * (2**attempt)))
-
-
-def _seconds(value: float) -> float | None:
-    """A wait the server asked for: never negative; NaN means it said nothing usable."""
-    if math.isnan(value):
-        return None
-    return max(0.0, value)
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """``Retry-After`` as seconds: a number of seconds or an HTTP date (may be ``inf``)."""
-    if not value:
-        return None
-    try:
-        return _seconds(float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-# A shadow of the cool-down deadline of each limiter (time.monotonic), so that a call can see how
-# long the shared cool-down still runs and fail fast when that is past its own max_retry_wait.
-# It stands in for a limiter method that reports the remaining cool-down, which TokenBucket does
-# not have; it is only consulted while the limiter itself says it is cooling down.
 
 
 class _Shared:
@@ -337,7 +300,9 @@ class Transport:
                         await hook()
                     status, resp_headers, raw = await self._send(session, op.method, url, headers, data)
             except APIConnectionError as exc:
-                retry = attempt < self.config.max_retries and (op.idempotent or not exc.sent)
+                failure: _retry.Failure = _retry.failure_of(exc) or "dropped"
+                verdict = judge(failure, idempotent=op.idempotent)
+                retry = verdict.retry and attempt < self.config.max_retries
                 logger.info(
                     "%s %s failed on attempt %d: %s%s",
                     op.method,
@@ -348,8 +313,8 @@ class Transport:
                 )
                 if not retry:
                     raise
-                ambiguous_before = ambiguous_before or exc.sent
-                await asyncio.sleep(backoff(attempt))
+                ambiguous_before = ambiguous_before or verdict.carried_out == "maybe"
+                await asyncio.sleep(_retry.backoff(attempt))
                 attempt += 1
                 continue
 
@@ -367,34 +332,32 @@ class Transport:
                 return self._raw(status, resp_headers, None, attempt)  # type: ignore[arg-type]
 
             error = self._error(status, resp_headers, raw)
-            retryable = status == 429 or (op.idempotent and status in RETRYABLE_STATUSES)
-            if status == 429:
-                retry_after = error.retry_after if isinstance(error, RateLimitError) else None
-                if retry_after is not None and retry_after > self.config.max_retry_wait:
-                    logger.warning(
-                        "%s %s -> 429, Retry-After %.0fs is past max_retry_wait (%gs)",
-                        op.method,
-                        op.path,
-                        retry_after,
-                        self.config.max_retry_wait,
-                    )
-                    # The other tasks of the client pause too, but never longer than the
-                    # longest wait the user allows: an absurd Retry-After (a day, a date in
-                    # 9999, inf) must not freeze the client.
-                    await self._cool_down(self.config.max_retry_wait)
-                    raise error
-            if not retryable or attempt >= self.config.max_retries:
+            verdict = judge(status, idempotent=op.idempotent)
+            retry_after = error.retry_after if isinstance(error, RateLimitError) else None
+            if retry_after is not None and retry_after > self.config.max_retry_wait:
+                logger.warning(
+                    "%s %s -> 429, Retry-After %.0fs is past max_retry_wait (%gs)",
+                    op.method,
+                    op.path,
+                    retry_after,
+                    self.config.max_retry_wait,
+                )
+                # The other tasks of the client pause too, but never longer than the longest
+                # wait the user allows: an absurd Retry-After (a day, a date in 9999, inf) must
+                # not freeze the client.
+                await self._cool_down(self.config.max_retry_wait)
+                raise error
+            if not verdict.retry or attempt >= self.config.max_retries:
                 logger.info("%s %s -> %d (attempt %d, not retried)", op.method, op.path, status, attempt + 1)
                 raise error
-            ambiguous_before = ambiguous_before or status != 429
+            ambiguous_before = ambiguous_before or verdict.carried_out == "maybe"
             if status == 429:
-                retry_after = error.retry_after if isinstance(error, RateLimitError) else None
                 # Every task of this client waits out the same cool-down (no thundering herd);
                 # the next acquire() does the waiting.
-                await self._cool_down(retry_after if retry_after is not None else backoff(attempt))
+                await self._cool_down(retry_after if retry_after is not None else _retry.backoff(attempt))
                 wait = 0.0
             else:
-                wait = backoff(attempt)
+                wait = _retry.backoff(attempt)
             logger.info(
                 "%s %s -> %d (attempt %d), retrying in %.2fs", op.method, op.path, status, attempt + 1, wait
             )
@@ -636,7 +599,7 @@ def _retry_after_from_body(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     try:
-        return _seconds(float(value))
+        return _retry.wait_seconds(float(value))
     except OverflowError:  # an integer too large for a float: "never"
         return math.inf
 

@@ -30,7 +30,6 @@ from typing import IO, TYPE_CHECKING, Any, Literal, Union
 import attrs
 
 from ._convert import encode, parse_datetime
-from ._generated.spec import SPEC
 from ._pagination import Page
 from ._types import UNSET
 from .models import Call, CampaignLead, UsageLog
@@ -39,6 +38,7 @@ if TYPE_CHECKING:
     from ._client import AsyncFlireo
 
 __all__ = [
+    "date_bound",
     "ExportFormat",
     "ProgressCallback",
     "DateLike",
@@ -66,16 +66,13 @@ MAX_PAGE_SIZE = 1000
 
 
 def columns(model: type) -> list[str]:
-    """The CSV columns of a model: its wire field names in the order of the spec's properties."""
-    wires = [
+    """The CSV columns of a model: its wire field names, in the order of the spec's properties
+    (the generator keeps that order in the model's fields)."""
+    return [
         field.metadata.get("wire", field.name)
         for field in attrs.fields(model)
         if not field.metadata.get("extra")
     ]
-    schema = SPEC.get("components", {}).get("schemas", {}).get(model.__name__, {})
-    order = {name: position for position, name in enumerate(schema.get("properties", {}))}
-    # Fields the spec does not list keep their place after the listed ones (stable sort).
-    return sorted(wires, key=lambda wire: order.get(wire, len(order)))
 
 
 async def export_usage(
@@ -94,8 +91,8 @@ async def export_usage(
     filters are passed to the API; see :data:`DateLike`.
     """
     pages = client.usage.list(
-        start_date=_bound(start_date, end=False),
-        end_date=_bound(end_date, end=True),
+        start_date=date_bound(start_date, end=False),
+        end_date=date_bound(end_date, end=True),
         limit=_page_size(page_size),
     ).pages()
     return await _export(pages, UsageLog, out, format, progress)
@@ -118,8 +115,8 @@ async def export_calls(
     (``messages``) and ``analysis_result`` are JSON-encoded in their CSV cells.
     """
     pages = client.calls.list(
-        start_date=_bound(start_date, end=False),
-        end_date=_bound(end_date, end=True),
+        start_date=date_bound(start_date, end=False),
+        end_date=date_bound(end_date, end=True),
         status=status if status is not None else UNSET,
         limit=_page_size(page_size),
     ).pages()
@@ -142,8 +139,8 @@ async def export_leads(
     The API has no date filters for leads: ``start_date`` / ``end_date`` are applied here to
     each lead's ``created_at`` (and the progress total is then unknown).
     """
-    low = _bound(start_date, end=False)
-    high = _bound(end_date, end=True)
+    low = date_bound(start_date, end=False)
+    high = date_bound(end_date, end=True)
     pages = client.campaigns.list_leads(campaign_id, limit=_page_size(page_size)).pages()
     keep: Callable[[Any], bool] | None = None
     if low is not UNSET or high is not UNSET:
@@ -161,8 +158,11 @@ def _page_size(value: int) -> int:
     return value
 
 
-def _bound(value: DateLike | None, *, end: bool) -> Any:
-    """A filter bound as an aware datetime (UNSET when not given)."""
+def date_bound(value: DateLike | None, *, end: bool) -> Any:
+    """A filter bound as an aware datetime (UNSET when not given): see :data:`DateLike`.
+
+    Raises ``ValueError`` naming the value for a string that is no date.
+    """
     if value is None:
         return UNSET
     if isinstance(value, str):

@@ -10,8 +10,9 @@ import pytest
 from aioresponses import aioresponses
 
 from flireo_async import AsyncFlireo
-from flireo_async._generated.spec import SPEC
-from flireo_async.testing import RedisServer
+from flireo_async.testing import RedisServer, load_spec
+
+SPEC = load_spec()
 
 BASE = "https://api.test.flireo/api/v1"
 AGENT: dict[str, Any] = {

@@ -37,8 +37,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from flireo_async._generated.spec import SPEC
-from flireo_async.testing import FakeFlireo, run_in_thread
+from flireo_async.testing import FakeFlireo, load_spec, run_in_thread
+
+SPEC = load_spec()
 
 MAX_EXAMPLES = 5
 

@@ -20,11 +20,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from flireo_async._generated.spec import SPEC
-from flireo_async.testing import FakeFlireo, run_in_thread, serve
+from flireo_async.testing import FakeFlireo, load_spec, run_in_thread, serve
 from flireo_async.testing._cli import build_parser
 from flireo_async.testing._handlers import Handlers
 from flireo_async.testing._validation import SpecIndex
+
+SPEC = load_spec()
 
 pytest_plugins = ["flireo_async.testing.pytest_plugin"]
 

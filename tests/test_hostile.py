@@ -36,7 +36,7 @@ from flireo_async import (
     RequestValidationError,
     ResponseTooLargeError,
     _convert,
-    _transport,
+    _retry,
 )
 from flireo_async._config import ClientConfig
 from flireo_async._ratelimit import LocalPacer
@@ -598,7 +598,7 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> SleepGuard:
 @pytest.fixture(autouse=True)
 def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """Retries happen at once (the backoff itself is tested elsewhere)."""
-    monkeypatch.setattr(_transport, "backoff", lambda attempt: 0.0)
+    monkeypatch.setattr(_retry, "backoff", lambda attempt: 0.0)
 
 
 @pytest.fixture

@@ -19,12 +19,12 @@ from flireo_async import (
     AsyncFlireo,
     InternalServerError,
     RateLimitError,
-    _transport,
+    _retry,
 )
 
 from .conftest import AGENT, BASE, KEY
 
-REAL_BACKOFF = _transport.backoff
+REAL_BACKOFF = _retry.backoff
 OUTBOUND = {"success": True, "call_id": "call-outbound-1", "status": "dialing"}
 
 
@@ -37,7 +37,7 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         attempts.append(attempt)
         return 0.0
 
-    monkeypatch.setattr(_transport, "backoff", fake_backoff)
+    monkeypatch.setattr(_retry, "backoff", fake_backoff)
     return attempts
 
 
@@ -183,11 +183,11 @@ async def test_retry_after_http_date_is_honoured(mocked: aioresponses, client: A
 
 
 def test_parse_retry_after_forms() -> None:
-    assert _transport.parse_retry_after("45") == 45.0
-    assert _transport.parse_retry_after(None) is None
-    assert _transport.parse_retry_after("soon") is None
+    assert _retry.parse_retry_after("45") == 45.0
+    assert _retry.parse_retry_after(None) is None
+    assert _retry.parse_retry_after("soon") is None
     future = email.utils.formatdate(time.time() + 30, usegmt=True)
-    assert 28 <= (_transport.parse_retry_after(future) or 0) <= 30
+    assert 28 <= (_retry.parse_retry_after(future) or 0) <= 30
 
 
 async def test_retry_after_past_the_cap_raises_at_once(mocked: aioresponses) -> None:

@@ -15,9 +15,11 @@ from openapi_spec_validator import validate
 
 from flireo_async import AsyncFlireo, Page, models
 from flireo_async._convert import decode, encode
-from flireo_async._generated.spec import SPEC
+from flireo_async.testing import load_spec
 
 from .conftest import KEY, operations, ref_name, resolve
+
+SPEC = load_spec()
 
 ROOT = Path(__file__).resolve().parent.parent
 OPS = operations()

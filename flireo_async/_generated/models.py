@@ -9,7 +9,137 @@ from typing import Any, Literal, TypeAlias
 
 import attrs
 
+from .._convert import register_older_shapes, register_tagged_unions
 from .._types import UNSET, OlderShape, TaggedUnion, UnsetType, redacted_repr
+
+__all__ = [
+    "Pagination",
+    "SuccessResponse",
+    "ErrorDetail",
+    "STTConfig",
+    "LLMMessage",
+    "LLMDelegation",
+    "XAITurnDetection",
+    "TTSConfig",
+    "TurnTaking",
+    "PronunciationRule",
+    "BackgroundAudio",
+    "SilenceConfig",
+    "StructuredDataPlan",
+    "RecordingConsent",
+    "NestedFunctionToolFunction",
+    "EndCallTool",
+    "TransferDestination",
+    "ToolServer",
+    "GenericToolTemplate",
+    "FunctionTemplateConfig",
+    "EndCallTemplateConfig",
+    "TransferCallTemplateConfig",
+    "ToolTemplateCreate",
+    "ToolTemplateUpdate",
+    "Number",
+    "NumberCreate",
+    "NumberUpdate",
+    "NumberEnvelope",
+    "NumberList",
+    "Call",
+    "CallList",
+    "OutboundCallResponse",
+    "InjectContextCommand",
+    "SayCommand",
+    "EndCallCommand",
+    "TransferCommand",
+    "CallControlResponse",
+    "UsageLog",
+    "UsageSummary",
+    "UsageList",
+    "SipTrunk",
+    "SipTrunkCreate",
+    "SipTrunkEnvelope",
+    "SipTrunkList",
+    "VoiceDescription",
+    "ByokKeys",
+    "ByokKeyRequest",
+    "ByokDeleteRequest",
+    "ByokProviderModel",
+    "ByokKeysEnvelope",
+    "DomainRecord",
+    "ResendDomain",
+    "ResendDomainList",
+    "DomainCreate",
+    "ResendDomainSyncRequest",
+    "AnalysisTemplate",
+    "AnalysisTemplateCreate",
+    "AnalysisTemplateUpdate",
+    "AnalysisTemplateEnvelope",
+    "AnalysisTemplateList",
+    "OrganizationChild",
+    "Campaign",
+    "CampaignUpdate",
+    "CampaignLead",
+    "LeadCreate",
+    "CampaignEnvelope",
+    "CampaignList",
+    "CampaignLeadList",
+    "LeadEnvelope",
+    "WebhookCall",
+    "WebhookPhoneNumber",
+    "WebhookCustomer",
+    "ToolCallFunction",
+    "ToolCallsSimpleResponse",
+    "ToolCallsErrorResponse",
+    "ToolCallResult",
+    "ErrorBody",
+    "SpeechConfig",
+    "AnalysisPlan",
+    "FunctionTool",
+    "NestedFunctionTool",
+    "TransferCallTool",
+    "FunctionToolTemplate",
+    "EndCallToolTemplate",
+    "TransferCallToolTemplate",
+    "CallControlCommand",
+    "Voice",
+    "VoiceList",
+    "ByokProviderInfo",
+    "ByokProviderList",
+    "Domain",
+    "DomainEnvelope",
+    "OptionalDomainEnvelope",
+    "DomainSyncResponse",
+    "DomainVerifyResponse",
+    "Organization",
+    "CampaignCreate",
+    "AssistantRequestMessage",
+    "StatusUpdateMessage",
+    "EndOfCallReportMessage",
+    "GenericWebhookMessage",
+    "ToolCall",
+    "AssistantRequestWebhookBody",
+    "StatusUpdateWebhookBody",
+    "EndOfCallReportWebhookBody",
+    "ToolCallsResultsResponse",
+    "ToolDefinition",
+    "ToolTemplate",
+    "ToolTemplateEnvelope",
+    "ToolTemplateList",
+    "ToolCallsMessage",
+    "ToolCallsWebhookBody",
+    "ToolCallsResponse",
+    "LLMConfig",
+    "TransientAssistant",
+    "AssistantOverride",
+    "AssistantRequestAssistant",
+    "OutboundCallRequest",
+    "WebhookMessage",
+    "AssistantRequestResponse",
+    "Agent",
+    "AgentCreate",
+    "AgentUpdate",
+    "AgentEnvelope",
+    "AgentList",
+    "WebhookPayload",
+]
 
 
 @attrs.frozen(kw_only=True)
@@ -322,14 +452,14 @@ class GenericToolTemplate:
 
     id: str = attrs.field(metadata={"wire": "id"})
     """Template id."""
-    tool_type: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "tool_type"})
-    """Tool type not known to this SDK."""
     org_id: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "org_id"})
     """Owning organization."""
     name: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "name", "required": True})
     """Display name, e.g. `Customer Lookup`."""
     description: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "description"})
     """Free-text description."""
+    tool_type: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "tool_type"})
+    """Tool type not known to this SDK."""
     tool_config: dict[str, Any] | UnsetType = attrs.field(default=UNSET, metadata={"wire": "tool_config"})
     """Tool configuration (shape depends on the unknown tool type)."""
     created_at: datetime | UnsetType = attrs.field(
@@ -384,14 +514,14 @@ class ToolTemplateCreate:
 
     name: str = attrs.field(metadata={"wire": "name"})
     """Display name."""
+    description: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "description"})
+    """Free-text description."""
     tool_type: str = attrs.field(metadata={"wire": "tool_type"})
     """Tool type; `tool_config` must match it. Known values: `function`, `end_call`, `transfer_call` (open set; other values may appear)."""
     tool_config: (
         FunctionTemplateConfig | EndCallTemplateConfig | TransferCallTemplateConfig | dict[str, Any]
     ) = attrs.field(metadata={"wire": "tool_config"})
     """Configuration matching `tool_type`: FunctionTemplateConfig, an empty object for end_call, or TransferCallTemplateConfig."""
-    description: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "description"})
-    """Free-text description."""
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
@@ -604,10 +734,10 @@ class CallList:
 class OutboundCallResponse:
     """Result of placing an outbound call; the call is dialing, follow it with getCall or webhooks."""
 
-    call_id: str = attrs.field(metadata={"wire": "call_id"})
-    """Id of the new call."""
     success: bool | UnsetType = attrs.field(default=UNSET, metadata={"wire": "success", "required": True})
     """Whether the call was placed."""
+    call_id: str = attrs.field(metadata={"wire": "call_id"})
+    """Id of the new call."""
     status: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "status", "required": True})
     """Initial call status (always `dialing`). Known values: `dialing` (open set; other values may appear)."""
     room_name: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "room_name"})
@@ -1060,14 +1190,14 @@ class AnalysisTemplateCreate:
 
     name: str = attrs.field(metadata={"wire": "name"})
     """Display name."""
+    description: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "description"})
+    """Free-text description."""
     system_prompt: str = attrs.field(metadata={"wire": "system_prompt"})
     """Instructions for the analysis model."""
     user_prompt: str = attrs.field(metadata={"wire": "user_prompt"})
     """Prompt with placeholders {transcript}, {summary}, {duration}, {caller_number}."""
     schema: dict[str, Any] = attrs.field(metadata={"wire": "schema"})
     """JSON Schema of the extracted data."""
-    description: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "description"})
-    """Free-text description."""
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
@@ -1502,14 +1632,14 @@ class FunctionToolTemplate:
 
     id: str = attrs.field(metadata={"wire": "id"})
     """Template id."""
-    tool_type: Literal["function"] = attrs.field(metadata={"wire": "tool_type", "required": True})
-    """Tool type `function`."""
     org_id: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "org_id"})
     """Owning organization."""
     name: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "name", "required": True})
     """Display name, e.g. `Customer Lookup`."""
     description: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "description"})
     """Free-text description."""
+    tool_type: Literal["function"] = attrs.field(metadata={"wire": "tool_type", "required": True})
+    """Tool type `function`."""
     tool_config: FunctionTemplateConfig | UnsetType = attrs.field(
         default=UNSET, metadata={"wire": "tool_config", "required": True}
     )
@@ -1530,14 +1660,14 @@ class EndCallToolTemplate:
 
     id: str = attrs.field(metadata={"wire": "id"})
     """Template id."""
-    tool_type: Literal["end_call", "endCall"] = attrs.field(metadata={"wire": "tool_type", "required": True})
-    """Tool type `end_call` (older alias `endCall`)."""
     org_id: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "org_id"})
     """Owning organization."""
     name: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "name", "required": True})
     """Display name, e.g. `Customer Lookup`."""
     description: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "description"})
     """Free-text description."""
+    tool_type: Literal["end_call", "endCall"] = attrs.field(metadata={"wire": "tool_type", "required": True})
+    """Tool type `end_call` (older alias `endCall`)."""
     tool_config: EndCallTemplateConfig | UnsetType = attrs.field(
         default=UNSET, metadata={"wire": "tool_config", "required": True}
     )
@@ -1558,16 +1688,16 @@ class TransferCallToolTemplate:
 
     id: str = attrs.field(metadata={"wire": "id"})
     """Template id."""
-    tool_type: Literal["transfer_call", "transferCall"] = attrs.field(
-        metadata={"wire": "tool_type", "required": True}
-    )
-    """Tool type `transfer_call` (older alias `transferCall`)."""
     org_id: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "org_id"})
     """Owning organization."""
     name: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "name", "required": True})
     """Display name, e.g. `Customer Lookup`."""
     description: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "description"})
     """Free-text description."""
+    tool_type: Literal["transfer_call", "transferCall"] = attrs.field(
+        metadata={"wire": "tool_type", "required": True}
+    )
+    """Tool type `transfer_call` (older alias `transferCall`)."""
     tool_config: TransferCallTemplateConfig | UnsetType = attrs.field(
         default=UNSET, metadata={"wire": "tool_config", "required": True}
     )
@@ -1778,16 +1908,16 @@ class CampaignCreate:
     """Display name."""
     agent_id: str = attrs.field(metadata={"wire": "agent_id"})
     """Agent that places the calls."""
+    system_message_template: str | UnsetType | None = attrs.field(
+        default=UNSET, metadata={"wire": "system_message_template"}
+    )
+    """System message with {{variable}} placeholders filled per lead."""
     schedule_start_time: str = attrs.field(metadata={"wire": "schedule_start_time"})
     """Daily window start, `HH:MM:SS`."""
     schedule_end_time: str = attrs.field(metadata={"wire": "schedule_end_time"})
     """Daily window end, `HH:MM:SS`."""
     timezone: str = attrs.field(metadata={"wire": "timezone"})
     """IANA time zone, e.g. `Europe/Amsterdam`."""
-    system_message_template: str | UnsetType | None = attrs.field(
-        default=UNSET, metadata={"wire": "system_message_template"}
-    )
-    """System message with {{variable}} placeholders filled per lead."""
     leads: list[LeadCreate] | UnsetType = attrs.field(default=UNSET, metadata={"wire": "leads"})
     """Leads to add in the same request."""
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
@@ -1849,12 +1979,6 @@ class EndOfCallReportMessage:
     timestamp: datetime = attrs.field(metadata={"wire": "timestamp"})
     """When the event was generated."""
     call: WebhookCall = attrs.field(metadata={"wire": "call"})
-    duration_seconds: int = attrs.field(
-        metadata={"wire": "duration_seconds", "aliases": ("durationSeconds",)}
-    )
-    """Call duration in seconds."""
-    summary: str = attrs.field(metadata={"wire": "summary"})
-    """AI-generated summary."""
     phone_number: WebhookPhoneNumber | UnsetType = attrs.field(
         default=UNSET, metadata={"wire": "phone_number", "aliases": ("phoneNumber",)}
     )
@@ -1863,6 +1987,12 @@ class EndOfCallReportMessage:
     """The other party of the call."""
     assistant: dict[str, Any] | UnsetType = attrs.field(default=UNSET, metadata={"wire": "assistant"})
     """Resolved agent configuration including your `metadata` (may be absent)."""
+    duration_seconds: int = attrs.field(
+        metadata={"wire": "duration_seconds", "aliases": ("durationSeconds",)}
+    )
+    """Call duration in seconds."""
+    summary: str = attrs.field(metadata={"wire": "summary"})
+    """AI-generated summary."""
     messages: list[LLMMessage] | UnsetType = attrs.field(default=UNSET, metadata={"wire": "messages"})
     """Transcript (roles system, user, assistant)."""
     analysis: dict[str, Any] | UnsetType = attrs.field(default=UNSET, metadata={"wire": "analysis"})
@@ -1996,10 +2126,6 @@ class ToolCallsMessage:
     timestamp: datetime = attrs.field(metadata={"wire": "timestamp"})
     """When the event was generated."""
     call: WebhookCall = attrs.field(metadata={"wire": "call"})
-    tool_call_list: list[ToolCall] = attrs.field(
-        metadata={"wire": "tool_call_list", "aliases": ("toolCallList",)}
-    )
-    """Tool calls to execute (at least one)."""
     phone_number: WebhookPhoneNumber | UnsetType = attrs.field(
         default=UNSET, metadata={"wire": "phone_number", "aliases": ("phoneNumber",)}
     )
@@ -2008,6 +2134,10 @@ class ToolCallsMessage:
     """The other party of the call."""
     assistant: dict[str, Any] | UnsetType = attrs.field(default=UNSET, metadata={"wire": "assistant"})
     """Resolved agent configuration including your `metadata` (may be absent)."""
+    tool_call_list: list[ToolCall] = attrs.field(
+        metadata={"wire": "tool_call_list", "aliases": ("toolCallList",)}
+    )
+    """Tool calls to execute (at least one)."""
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
@@ -2594,3 +2724,7 @@ OLDER_SHAPES: list[tuple[Any, OlderShape]] = [
     ),
 ]
 """Older documented shapes of objects, turned into the current shape before decoding."""
+
+# The converter learns the spec's unions and older shapes here, when the models exist.
+register_tagged_unions(TAGGED_UNIONS)
+register_older_shapes(OLDER_SHAPES)

@@ -26,15 +26,10 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, Union
 import attrs
 
 from .._convert import DecodeError, decode, encode
-from .._errors import (
-    APIConnectionError,
-    APIResponseValidationError,
-    APIStatusError,
-    FlireoError,
-    RequestValidationError,
-)
+from .._errors import FlireoError, RequestValidationError
 from .._generated.models import OutboundCallRequest, OutboundCallResponse
 from .._logging import logger
+from .._retry import failure_of, judge
 from .._types import key_fingerprint
 from ._identity import E164, content_identity, key_identity, legacy_digest, normalize_destination
 from ._journal import FileLaunchStore
@@ -125,21 +120,18 @@ def launch_outcome(error: BaseException, *, sent: bool = True) -> Literal["faile
 
     ``sent=False`` says the request never went on the wire (the launcher knows this when the
     failure came before its "sending" mark): then it is ``failed`` whatever the error.
-    Otherwise ``failed`` means invalid arguments (nothing sent), a connection refused before
-    sending, or a 4xx answer (the API rejected it; a 429 is refused before it is carried out).
-    Everything else may have dialed: timeouts, dropped connections, 5xx, 408, a malformed 2xx
-    body, and errors this function does not know.
+    Otherwise the retry table of :mod:`flireo_async._retry` decides: ``failed`` when the server
+    certainly did not act (invalid arguments, a connection refused before sending, a 4xx answer
+    other than 408 — a 429 is refused before it is carried out), ``unknown`` for everything
+    else (timeouts, dropped connections, 408, 5xx, a malformed 2xx body, errors the table does
+    not know).
     """
     if not sent or isinstance(error, (RequestValidationError, LaunchStoreError)):
         return "failed"
-    if isinstance(error, APIConnectionError):
-        return "unknown" if error.sent else "failed"
-    if isinstance(error, APIStatusError):
-        # 408 means the server gave up waiting; a proxy may still have passed the request on.
-        return "failed" if 400 <= error.status < 500 and error.status != 408 else "unknown"
-    if isinstance(error, APIResponseValidationError):
+    failure = failure_of(error)
+    if failure is None:
         return "unknown"
-    return "unknown"
+    return "failed" if judge(failure, idempotent=False).carried_out == "no" else "unknown"
 
 
 def describe_error(error: BaseException) -> str:

@@ -27,17 +27,20 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._cli import serve
+    from ._defaults import DEFAULT_API_KEY
     from ._faults import FaultRule, Faults
     from ._inbound import AssistantRequestOutcome, InboundCall, ToolCallOutcome
     from ._process import FakeProcess, busiest_window
     from ._redis import RedisServer
-    from ._server import DEFAULT_API_KEY, FakeFlireo
+    from ._server import FakeFlireo
+    from ._spec import load_spec
     from ._state import FakeState, RecordedRequest, WebhookDelivery
     from ._thread import BackgroundFake, run_in_thread
 
 __all__ = [
     "FakeFlireo",
     "FakeProcess",
+    "load_spec",
     "busiest_window",
     "RedisServer",
     "Faults",
@@ -57,9 +60,10 @@ __all__ = [
 _HOMES = {
     "FakeFlireo": "._server",
     "FakeProcess": "._process",
+    "load_spec": "._spec",
     "busiest_window": "._process",
     "RedisServer": "._redis",
-    "DEFAULT_API_KEY": "._server",
+    "DEFAULT_API_KEY": "._defaults",
     "Faults": "._faults",
     "FaultRule": "._faults",
     "FakeState": "._state",

@@ -1,6 +1,9 @@
-"""``python -m flireo_async.testing``: run the fake server as a process until Ctrl-C.
+"""The fake-server command: ``python -m flireo_async.testing`` and ``flireo mock`` alike.
 
-:func:`serve` holds the logic so that other entry points (``flireo mock``) reuse it.
+Both spellings share :func:`add_arguments` and :func:`run` (and so the same flags, defaults
+and messages); :func:`serve` is the same thing for Python code. Nothing here needs the
+``testing`` extra until the server starts, so ``--help`` works on a base install and a missing
+``jsonschema`` is one line naming the extra to install.
 With ``--inbound-script FILE`` the process also rings scripted inbound calls (the file
 format is in ``--help`` and in the README's FakeFlireo section).
 """
@@ -9,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
 import sys
@@ -17,10 +19,9 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from .._errors import RequestValidationError
-from ._script import load_inbound_script, run_inbound_script
-from ._server import DEFAULT_API_KEY, FakeFlireo
+from ._defaults import DEFAULT_API_KEY
 
-__all__ = ["serve", "main", "build_parser"]
+__all__ = ["serve", "main", "build_parser", "add_arguments", "run"]
 
 
 async def serve(
@@ -45,6 +46,9 @@ async def serve(
     :class:`~flireo_async.RequestValidationError` naming the item and field, or
     :class:`OSError`).
     """
+    from ._script import load_inbound_script, run_inbound_script
+    from ._server import FakeFlireo
+
     stream = out if out is not None else sys.stdout
     script = load_inbound_script(inbound_script) if inbound_script is not None else None
     async with FakeFlireo(
@@ -89,11 +93,8 @@ def _rate_limit(text: str) -> int | None:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m flireo_async.testing",
-        description="Run the fake Flireo API server (in-memory, simulated calls) until Ctrl-C.",
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of the fake-server command."""
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     parser.add_argument(
         "--port", type=int, default=8080, help="port to listen on (default 8080; 0 = any free port)"
@@ -102,17 +103,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--rate-limit",
         type=_rate_limit,
         default=100,
-        help="requests per minute per key (default 100; 0 or 'none' = unlimited)",
+        metavar="N",
+        help="requests per minute per key before 429 (default 100 like the API; 0 or 'none' = unlimited)",
     )
     parser.add_argument(
-        "--speed", type=float, default=1.0, help="simulation speed factor (default 1 = real time)"
+        "--speed", type=float, default=1.0, metavar="X", help="simulated time runs X times faster (default 1)"
     )
     parser.add_argument(
-        "--api-key", default=DEFAULT_API_KEY, help=f"the key to accept (default {DEFAULT_API_KEY})"
+        "--api-key",
+        default=DEFAULT_API_KEY,
+        metavar="KEY",
+        help=f"the key to accept (default {DEFAULT_API_KEY})",
     )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the simulation (default 0)")
     parser.add_argument(
-        "--failure-share", type=float, default=0.0, help="share of outbound calls that fail (0..1)"
+        "--failure-share",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="share of outbound calls that fail (0..1, default 0)",
     )
     parser.add_argument(
         "--inbound-script",
@@ -121,6 +130,46 @@ def build_parser() -> argparse.ArgumentParser:
         '[{"number": "+31850835037", "caller": "+31612345678", '
         '"tool_calls": [{"name": "lookup_customer", "arguments": {}}], "duration": 60, "delay": 0}]',
     )
+
+
+async def run(args: argparse.Namespace, *, prog: str = "python -m flireo_async.testing") -> int:
+    """Serve until cancelled with the parsed flags; problems are one line on stderr, exit 2."""
+    try:
+        await serve(
+            args.port,
+            args.rate_limit,
+            args.speed,
+            args.host,
+            api_key=args.api_key,
+            seed=args.seed,
+            failure_share=args.failure_share,
+            inbound_script=args.inbound_script,
+        )
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.split(".")[0] not in ("jsonschema", "referencing"):
+            raise
+        print(
+            f"{prog}: error: the fake server needs {exc.name.split('.')[0]}: pip install 'flireo-async[cli]'",
+            file=sys.stderr,
+        )
+        return 2
+    except RequestValidationError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"{prog}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``python -m flireo_async.testing``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m flireo_async.testing",
+        description="Run the fake Flireo API server (in-memory, simulated calls) until Ctrl-C.",
+    )
+    add_arguments(parser)
     return parser
 
 
@@ -128,23 +177,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments and serve until Ctrl-C; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(
-                serve(
-                    args.port,
-                    args.rate_limit,
-                    args.speed,
-                    args.host,
-                    api_key=args.api_key,
-                    seed=args.seed,
-                    failure_share=args.failure_share,
-                    inbound_script=args.inbound_script,
-                )
-            )
-    except RequestValidationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"error: {exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}", file=sys.stderr)
-        return 2
-    return 0
+        return asyncio.run(run(args))
+    except KeyboardInterrupt:
+        return 0

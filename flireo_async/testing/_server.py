@@ -22,21 +22,23 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from .._generated.spec import SPEC
 from ._clock import SimClock, format_timestamp
+from ._defaults import DEFAULT_API_KEY
 from ._faults import FaultRule, Faults
 from ._handlers import ApiError, Context, Handlers, Options, validation_error
 from ._inbound import InboundCall, start_inbound_call
 from ._ratelimit import FixedWindowLimiter
 from ._simulation import DURATION_SECONDS, Simulator
+from ._spec import load_spec
 from ._state import FakeState, IdFactory, RecordedRequest, WebhookDelivery
 from ._validation import Route, SpecIndex
+
+SPEC = load_spec()
 
 __all__ = ["FakeFlireo", "DEFAULT_API_KEY"]
 
 logger = logging.getLogger("flireo_async.testing")
 
-DEFAULT_API_KEY = "fl_test_fake"
 DEFAULT_CREDITS = 100_000.0
 """Prepaid minutes of a new fake organization: plenty for any test."""
 

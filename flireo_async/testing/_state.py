@@ -12,7 +12,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._generated.spec import SPEC
+from ._spec import load_spec
+
+SPEC = load_spec()
 
 __all__ = [
     "FakeState",

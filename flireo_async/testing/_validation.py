@@ -1,6 +1,6 @@
 """The spec as the fake uses it: the route table, and request/response validation.
 
-Routes come from the ``paths`` of :data:`flireo_async._generated.spec.SPEC`, so a new or renamed
+Routes come from the ``paths`` of the spec (:func:`~flireo_async.testing.load_spec`), so a new or renamed
 endpoint in the spec shows up here without an edit (its handler is still needed). Bodies,
 query parameters and responses are checked with ``jsonschema`` (Draft 2020-12, the dialect of
 OpenAPI 3.1); ``$ref`` pointers resolve through a registry that holds the whole document.

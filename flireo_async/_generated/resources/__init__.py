@@ -96,7 +96,7 @@ class Resources:
 
 
 class RawResources:
-    """``client.with_raw_response``: every method returns a :class:`RawResponse`."""
+    """``client.with_raw_response``: every method returns a :class:`~flireo_async.RawResponse`."""
 
     agents: AgentsResourceWithRawResponse
     tool_templates: ToolTemplatesResourceWithRawResponse
@@ -112,15 +112,17 @@ class RawResources:
     campaigns: CampaignsResourceWithRawResponse
 
     def __init__(self, client: Requester) -> None:
-        self.agents = AgentsResourceWithRawResponse(client)
-        self.tool_templates = ToolTemplatesResourceWithRawResponse(client)
-        self.numbers = NumbersResourceWithRawResponse(client)
-        self.calls = CallsResourceWithRawResponse(client)
-        self.usage = UsageResourceWithRawResponse(client)
-        self.sip_trunks = SipTrunksResourceWithRawResponse(client)
-        self.voices = VoicesResourceWithRawResponse(client)
-        self.byok = ByokResourceWithRawResponse(client)
-        self.domains = DomainsResourceWithRawResponse(client)
-        self.analysis_templates = AnalysisTemplatesResourceWithRawResponse(client)
-        self.organization = OrganizationResourceWithRawResponse(client)
-        self.campaigns = CampaignsResourceWithRawResponse(client)
+        self.agents = AgentsResourceWithRawResponse(AgentsResource(client, raw=True))
+        self.tool_templates = ToolTemplatesResourceWithRawResponse(ToolTemplatesResource(client, raw=True))
+        self.numbers = NumbersResourceWithRawResponse(NumbersResource(client, raw=True))
+        self.calls = CallsResourceWithRawResponse(CallsResource(client, raw=True))
+        self.usage = UsageResourceWithRawResponse(UsageResource(client, raw=True))
+        self.sip_trunks = SipTrunksResourceWithRawResponse(SipTrunksResource(client, raw=True))
+        self.voices = VoicesResourceWithRawResponse(VoicesResource(client, raw=True))
+        self.byok = ByokResourceWithRawResponse(ByokResource(client, raw=True))
+        self.domains = DomainsResourceWithRawResponse(DomainsResource(client, raw=True))
+        self.analysis_templates = AnalysisTemplatesResourceWithRawResponse(
+            AnalysisTemplatesResource(client, raw=True)
+        )
+        self.organization = OrganizationResourceWithRawResponse(OrganizationResource(client, raw=True))
+        self.campaigns = CampaignsResourceWithRawResponse(CampaignsResource(client, raw=True))

@@ -10,9 +10,7 @@ from __future__ import annotations
 import builtins
 from typing import Any, overload
 
-from ..._operation import Operation
-from ..._resource import BaseResource
-from ..._response import RawResponse
+from ..._resource import BaseResource, raw_response
 from ..._types import UNSET, UnsetType
 from ..models import (
     Agent,
@@ -25,57 +23,15 @@ from ..models import (
     STTConfig,
     TTSConfig,
 )
+from ..operations import (
+    CREATE_AGENT,
+    DELETE_AGENT,
+    GET_AGENT,
+    LIST_AGENTS,
+    UPDATE_AGENT,
+)
 
-_LIST_AGENTS: Operation[builtins.list[Agent]] = Operation(
-    id="listAgents",
-    method="GET",
-    path="/assistants",
-    result_type=builtins.list[Agent],
-    idempotent=True,
-    unwrap="assistants",
-    unwrap_aliases=("agents",),
-)
-_CREATE_AGENT: Operation[Agent] = Operation(
-    id="createAgent",
-    method="POST",
-    path="/assistants",
-    result_type=Agent,
-    idempotent=False,
-    unwrap="assistant",
-    unwrap_aliases=("agent",),
-)
-_GET_AGENT: Operation[Agent] = Operation(
-    id="getAgent",
-    method="GET",
-    path="/assistants/{id}",
-    result_type=Agent,
-    idempotent=True,
-    path_params=("id",),
-    path_names=("agent_id",),
-    unwrap="assistant",
-    unwrap_aliases=("agent",),
-)
-_UPDATE_AGENT: Operation[Agent] = Operation(
-    id="updateAgent",
-    method="PATCH",
-    path="/assistants/{id}",
-    result_type=Agent,
-    idempotent=True,
-    path_params=("id",),
-    path_names=("agent_id",),
-    unwrap="assistant",
-    unwrap_aliases=("agent",),
-)
-_DELETE_AGENT: Operation[None] = Operation(
-    id="deleteAgent",
-    method="DELETE",
-    path="/assistants/{id}",
-    result_type=None,
-    idempotent=True,
-    path_params=("id",),
-    path_names=("agent_id",),
-    returns_none=True,
-)
+__all__ = ["AgentsResource", "AgentsResourceWithRawResponse"]
 
 
 class AgentsResource(BaseResource):
@@ -88,7 +44,7 @@ class AgentsResource(BaseResource):
 
         Returns every agent of the organization in one response (no pagination).
         """
-        return await self._call(_LIST_AGENTS)
+        return await self._call(LIST_AGENTS)
 
     @overload
     async def create(self, body: AgentCreate, /) -> Agent: ...
@@ -126,7 +82,7 @@ class AgentsResource(BaseResource):
         Args:
             body: a ``AgentCreate``; or pass its fields as keyword arguments.
         """
-        return await self._call(_CREATE_AGENT, body=self._body(AgentCreate, body, fields))
+        return await self._call(CREATE_AGENT, body=self._body(AgentCreate, body, fields))
 
     async def get(
         self,
@@ -138,9 +94,9 @@ class AgentsResource(BaseResource):
         Returns one agent by id.
 
         Args:
-            agent_id: Agent id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
+            agent_id: Agent id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
         """
-        return await self._call(_GET_AGENT, path=(agent_id,))
+        return await self._call(GET_AGENT, path=(agent_id,))
 
     @overload
     async def update(self, agent_id: str, body: AgentUpdate, /) -> Agent: ...
@@ -178,10 +134,10 @@ class AgentsResource(BaseResource):
         Partially updates an agent: only keys present are changed, an explicit null clears a nullable field, and nested configuration blocks are replaced as a whole (send the complete block).
 
         Args:
-            agent_id: Agent id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
+            agent_id: Agent id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
             body: a ``AgentUpdate``; or pass its fields as keyword arguments.
         """
-        return await self._call(_UPDATE_AGENT, path=(agent_id,), body=self._body(AgentUpdate, body, fields))
+        return await self._call(UPDATE_AGENT, path=(agent_id,), body=self._body(AgentUpdate, body, fields))
 
     async def delete(
         self,
@@ -193,87 +149,20 @@ class AgentsResource(BaseResource):
         Deletes an agent; answers 200 `{"success": true}` or 204. What happens to numbers and campaigns that reference the agent is undocumented.
 
         Args:
-            agent_id: Agent id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
+            agent_id: Agent id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
         """
-        return await self._call(_DELETE_AGENT, path=(agent_id,))
+        return await self._call(DELETE_AGENT, path=(agent_id,))
 
 
-class AgentsResourceWithRawResponse(BaseResource):
-    """``client.with_raw_response.agents``: the same methods, returning :class:`RawResponse`."""
+class AgentsResourceWithRawResponse:
+    """``client.with_raw_response.agents``: the methods of :class:`AgentsResource` with the same
+    arguments, returning a :class:`~flireo_async.RawResponse` (status, headers, request id,
+    rate-limit state) whose ``parsed`` is what the plain method returns; for a paginated list,
+    its first page."""
 
-    async def list(
-        self,
-    ) -> RawResponse[builtins.list[Agent]]:
-        """List agents
-
-        Returns every agent of the organization in one response (no pagination).
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``builtins.list[Agent]``.
-        """
-        return await self._call_raw(_LIST_AGENTS)
-
-    async def create(self, body: AgentCreate | None = None, **fields: Any) -> RawResponse[Agent]:
-        """Create an agent
-
-        Creates an agent; only `name` is required and the server fills default STT/LLM configuration. Not idempotent: a retried request can create a second agent.
-
-        Args:
-            body: a ``AgentCreate``; or pass its fields as keyword arguments.
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``Agent``.
-        """
-        return await self._call_raw(_CREATE_AGENT, body=self._body(AgentCreate, body, fields))
-
-    async def get(
-        self,
-        agent_id: str,
-        /,
-    ) -> RawResponse[Agent]:
-        """Get an agent
-
-        Returns one agent by id.
-
-        Args:
-            agent_id: Agent id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``Agent``.
-        """
-        return await self._call_raw(_GET_AGENT, path=(agent_id,))
-
-    async def update(
-        self, agent_id: str, /, body: AgentUpdate | None = None, **fields: Any
-    ) -> RawResponse[Agent]:
-        """Update an agent
-
-        Partially updates an agent: only keys present are changed, an explicit null clears a nullable field, and nested configuration blocks are replaced as a whole (send the complete block).
-
-        Args:
-            agent_id: Agent id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
-            body: a ``AgentUpdate``; or pass its fields as keyword arguments.
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``Agent``.
-        """
-        return await self._call_raw(
-            _UPDATE_AGENT, path=(agent_id,), body=self._body(AgentUpdate, body, fields)
-        )
-
-    async def delete(
-        self,
-        agent_id: str,
-        /,
-    ) -> RawResponse[None]:
-        """Delete an agent
-
-        Deletes an agent; answers 200 `{"success": true}` or 204. What happens to numbers and campaigns that reference the agent is undocumented.
-
-        Args:
-            agent_id: Agent id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``None``.
-        """
-        return await self._call_raw(_DELETE_AGENT, path=(agent_id,))
+    def __init__(self, resource: AgentsResource) -> None:
+        self.list = raw_response(resource.list)
+        self.create = raw_response(resource.create)
+        self.get = raw_response(resource.get)
+        self.update = raw_response(resource.update)
+        self.delete = raw_response(resource.delete)

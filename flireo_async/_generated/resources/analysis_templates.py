@@ -10,72 +10,22 @@ from __future__ import annotations
 import builtins
 from typing import Any, overload
 
-from ..._operation import Operation
-from ..._resource import BaseResource
-from ..._response import RawResponse
+from ..._resource import BaseResource, raw_response
 from ..._types import UNSET, UnsetType
 from ..models import (
     AnalysisTemplate,
     AnalysisTemplateCreate,
     AnalysisTemplateUpdate,
 )
+from ..operations import (
+    CREATE_ANALYSIS_TEMPLATE,
+    DELETE_ANALYSIS_TEMPLATE,
+    GET_ANALYSIS_TEMPLATE,
+    LIST_ANALYSIS_TEMPLATES,
+    UPDATE_ANALYSIS_TEMPLATE,
+)
 
-_LIST_ANALYSIS_TEMPLATES: Operation[builtins.list[AnalysisTemplate]] = Operation(
-    id="listAnalysisTemplates",
-    method="GET",
-    path="/analysis-templates",
-    result_type=builtins.list[AnalysisTemplate],
-    idempotent=True,
-    unwrap="analysis_templates",
-    unwrap_aliases=(
-        "analysisTemplates",
-        "data",
-    ),
-)
-_CREATE_ANALYSIS_TEMPLATE: Operation[AnalysisTemplate] = Operation(
-    id="createAnalysisTemplate",
-    method="POST",
-    path="/analysis-templates",
-    result_type=AnalysisTemplate,
-    idempotent=False,
-    unwrap="analysis_template",
-    unwrap_aliases=("analysisTemplate",),
-    unwrap_bare=True,
-)
-_GET_ANALYSIS_TEMPLATE: Operation[AnalysisTemplate] = Operation(
-    id="getAnalysisTemplate",
-    method="GET",
-    path="/analysis-templates/{id}",
-    result_type=AnalysisTemplate,
-    idempotent=True,
-    path_params=("id",),
-    path_names=("analysis_template_id",),
-    unwrap="analysis_template",
-    unwrap_aliases=("analysisTemplate",),
-    unwrap_bare=True,
-)
-_UPDATE_ANALYSIS_TEMPLATE: Operation[AnalysisTemplate] = Operation(
-    id="updateAnalysisTemplate",
-    method="PATCH",
-    path="/analysis-templates/{id}",
-    result_type=AnalysisTemplate,
-    idempotent=True,
-    path_params=("id",),
-    path_names=("analysis_template_id",),
-    unwrap="analysis_template",
-    unwrap_aliases=("analysisTemplate",),
-    unwrap_bare=True,
-)
-_DELETE_ANALYSIS_TEMPLATE: Operation[None] = Operation(
-    id="deleteAnalysisTemplate",
-    method="DELETE",
-    path="/analysis-templates/{id}",
-    result_type=None,
-    idempotent=True,
-    path_params=("id",),
-    path_names=("analysis_template_id",),
-    returns_none=True,
-)
+__all__ = ["AnalysisTemplatesResource", "AnalysisTemplatesResourceWithRawResponse"]
 
 
 class AnalysisTemplatesResource(BaseResource):
@@ -88,7 +38,7 @@ class AnalysisTemplatesResource(BaseResource):
 
         Returns every analysis template of the organization in one response (no pagination).
         """
-        return await self._call(_LIST_ANALYSIS_TEMPLATES)
+        return await self._call(LIST_ANALYSIS_TEMPLATES)
 
     @overload
     async def create(self, body: AnalysisTemplateCreate, /) -> AnalysisTemplate: ...
@@ -97,10 +47,10 @@ class AnalysisTemplatesResource(BaseResource):
         self,
         *,
         name: str,
+        description: str | UnsetType | None = UNSET,
         system_prompt: str,
         user_prompt: str,
         schema: dict[str, Any],
-        description: str | UnsetType | None = UNSET,
     ) -> AnalysisTemplate: ...
     async def create(self, body: AnalysisTemplateCreate | None = None, **fields: Any) -> AnalysisTemplate:
         """Create an analysis template
@@ -111,7 +61,7 @@ class AnalysisTemplatesResource(BaseResource):
             body: a ``AnalysisTemplateCreate``; or pass its fields as keyword arguments.
         """
         return await self._call(
-            _CREATE_ANALYSIS_TEMPLATE, body=self._body(AnalysisTemplateCreate, body, fields)
+            CREATE_ANALYSIS_TEMPLATE, body=self._body(AnalysisTemplateCreate, body, fields)
         )
 
     async def get(
@@ -124,9 +74,9 @@ class AnalysisTemplatesResource(BaseResource):
         Returns one analysis template by id.
 
         Args:
-            analysis_template_id: Analysis template id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
+            analysis_template_id: Analysis template id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
         """
-        return await self._call(_GET_ANALYSIS_TEMPLATE, path=(analysis_template_id,))
+        return await self._call(GET_ANALYSIS_TEMPLATE, path=(analysis_template_id,))
 
     @overload
     async def update(
@@ -152,11 +102,11 @@ class AnalysisTemplatesResource(BaseResource):
         Partially updates an analysis template; agents that already copied it are not changed.
 
         Args:
-            analysis_template_id: Analysis template id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
+            analysis_template_id: Analysis template id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
             body: a ``AnalysisTemplateUpdate``; or pass its fields as keyword arguments.
         """
         return await self._call(
-            _UPDATE_ANALYSIS_TEMPLATE,
+            UPDATE_ANALYSIS_TEMPLATE,
             path=(analysis_template_id,),
             body=self._body(AnalysisTemplateUpdate, body, fields),
         )
@@ -171,93 +121,20 @@ class AnalysisTemplatesResource(BaseResource):
         Deletes an analysis template; agents that use its content are not affected. Answers 200 `{"success": true}` or 204.
 
         Args:
-            analysis_template_id: Analysis template id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
+            analysis_template_id: Analysis template id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
         """
-        return await self._call(_DELETE_ANALYSIS_TEMPLATE, path=(analysis_template_id,))
+        return await self._call(DELETE_ANALYSIS_TEMPLATE, path=(analysis_template_id,))
 
 
-class AnalysisTemplatesResourceWithRawResponse(BaseResource):
-    """``client.with_raw_response.analysis_templates``: the same methods, returning :class:`RawResponse`."""
+class AnalysisTemplatesResourceWithRawResponse:
+    """``client.with_raw_response.analysis_templates``: the methods of :class:`AnalysisTemplatesResource` with the same
+    arguments, returning a :class:`~flireo_async.RawResponse` (status, headers, request id,
+    rate-limit state) whose ``parsed`` is what the plain method returns; for a paginated list,
+    its first page."""
 
-    async def list(
-        self,
-    ) -> RawResponse[builtins.list[AnalysisTemplate]]:
-        """List analysis templates
-
-        Returns every analysis template of the organization in one response (no pagination).
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``builtins.list[AnalysisTemplate]``.
-        """
-        return await self._call_raw(_LIST_ANALYSIS_TEMPLATES)
-
-    async def create(
-        self, body: AnalysisTemplateCreate | None = None, **fields: Any
-    ) -> RawResponse[AnalysisTemplate]:
-        """Create an analysis template
-
-        Creates a reusable post-call extraction definition (prompts plus JSON Schema). Not idempotent.
-
-        Args:
-            body: a ``AnalysisTemplateCreate``; or pass its fields as keyword arguments.
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``AnalysisTemplate``.
-        """
-        return await self._call_raw(
-            _CREATE_ANALYSIS_TEMPLATE, body=self._body(AnalysisTemplateCreate, body, fields)
-        )
-
-    async def get(
-        self,
-        analysis_template_id: str,
-        /,
-    ) -> RawResponse[AnalysisTemplate]:
-        """Get an analysis template
-
-        Returns one analysis template by id.
-
-        Args:
-            analysis_template_id: Analysis template id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``AnalysisTemplate``.
-        """
-        return await self._call_raw(_GET_ANALYSIS_TEMPLATE, path=(analysis_template_id,))
-
-    async def update(
-        self, analysis_template_id: str, /, body: AnalysisTemplateUpdate | None = None, **fields: Any
-    ) -> RawResponse[AnalysisTemplate]:
-        """Update an analysis template
-
-        Partially updates an analysis template; agents that already copied it are not changed.
-
-        Args:
-            analysis_template_id: Analysis template id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
-            body: a ``AnalysisTemplateUpdate``; or pass its fields as keyword arguments.
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``AnalysisTemplate``.
-        """
-        return await self._call_raw(
-            _UPDATE_ANALYSIS_TEMPLATE,
-            path=(analysis_template_id,),
-            body=self._body(AnalysisTemplateUpdate, body, fields),
-        )
-
-    async def delete(
-        self,
-        analysis_template_id: str,
-        /,
-    ) -> RawResponse[None]:
-        """Delete an analysis template
-
-        Deletes an analysis template; agents that use its content are not affected. Answers 200 `{"success": true}` or 204.
-
-        Args:
-            analysis_template_id: Analysis template id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``None``.
-        """
-        return await self._call_raw(_DELETE_ANALYSIS_TEMPLATE, path=(analysis_template_id,))
+    def __init__(self, resource: AnalysisTemplatesResource) -> None:
+        self.list = raw_response(resource.list)
+        self.create = raw_response(resource.create)
+        self.get = raw_response(resource.get)
+        self.update = raw_response(resource.update)
+        self.delete = raw_response(resource.delete)

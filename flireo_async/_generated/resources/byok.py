@@ -10,48 +10,21 @@ from __future__ import annotations
 import builtins
 from typing import Any, overload
 
-from ..._operation import Operation
-from ..._resource import BaseResource
-from ..._response import RawResponse
+from ..._resource import BaseResource, raw_response
 from ..models import (
     ByokDeleteRequest,
     ByokKeyRequest,
     ByokKeys,
     ByokProviderInfo,
 )
+from ..operations import (
+    DELETE_BYOK_KEY,
+    GET_BYOK_KEYS,
+    LIST_BYOK_PROVIDERS,
+    UPSERT_BYOK_KEY,
+)
 
-_GET_BYOK_KEYS: Operation[ByokKeys] = Operation(
-    id="getByokKeys",
-    method="GET",
-    path="/byok",
-    result_type=ByokKeys,
-    idempotent=True,
-    unwrap="byok_keys",
-)
-_UPSERT_BYOK_KEY: Operation[ByokKeys] = Operation(
-    id="upsertByokKey",
-    method="POST",
-    path="/byok",
-    result_type=ByokKeys,
-    idempotent=True,
-    unwrap="byok_keys",
-)
-_DELETE_BYOK_KEY: Operation[ByokKeys | None] = Operation(
-    id="deleteByokKey",
-    method="DELETE",
-    path="/byok",
-    result_type=ByokKeys | None,
-    idempotent=True,
-    unwrap="byok_keys",
-)
-_LIST_BYOK_PROVIDERS: Operation[builtins.list[ByokProviderInfo]] = Operation(
-    id="listByokProviders",
-    method="GET",
-    path="/byok/config",
-    result_type=builtins.list[ByokProviderInfo],
-    idempotent=True,
-    unwrap="providers",
-)
+__all__ = ["ByokResource", "ByokResourceWithRawResponse"]
 
 
 class ByokResource(BaseResource):
@@ -64,7 +37,7 @@ class ByokResource(BaseResource):
 
         Returns the vault secret id per provider (non-null means your own key is configured); the keys themselves are never returned.
         """
-        return await self._call(_GET_BYOK_KEYS)
+        return await self._call(GET_BYOK_KEYS)
 
     @overload
     async def add(self, body: ByokKeyRequest, /) -> ByokKeys: ...
@@ -83,7 +56,7 @@ class ByokResource(BaseResource):
         Args:
             body: a ``ByokKeyRequest``; or pass its fields as keyword arguments.
         """
-        return await self._call(_UPSERT_BYOK_KEY, body=self._body(ByokKeyRequest, body, fields))
+        return await self._call(UPSERT_BYOK_KEY, body=self._body(ByokKeyRequest, body, fields))
 
     @overload
     async def delete(self, body: ByokDeleteRequest, /) -> ByokKeys | None: ...
@@ -101,7 +74,7 @@ class ByokResource(BaseResource):
         Args:
             body: a ``ByokDeleteRequest``; or pass its fields as keyword arguments.
         """
-        return await self._call(_DELETE_BYOK_KEY, body=self._body(ByokDeleteRequest, body, fields))
+        return await self._call(DELETE_BYOK_KEY, body=self._body(ByokDeleteRequest, body, fields))
 
     async def list_providers(
         self,
@@ -110,60 +83,17 @@ class ByokResource(BaseResource):
 
         Returns the catalog of providers that accept your own API key, with their models where known.
         """
-        return await self._call(_LIST_BYOK_PROVIDERS)
+        return await self._call(LIST_BYOK_PROVIDERS)
 
 
-class ByokResourceWithRawResponse(BaseResource):
-    """``client.with_raw_response.byok``: the same methods, returning :class:`RawResponse`."""
+class ByokResourceWithRawResponse:
+    """``client.with_raw_response.byok``: the methods of :class:`ByokResource` with the same
+    arguments, returning a :class:`~flireo_async.RawResponse` (status, headers, request id,
+    rate-limit state) whose ``parsed`` is what the plain method returns; for a paginated list,
+    its first page."""
 
-    async def get(
-        self,
-    ) -> RawResponse[ByokKeys]:
-        """Get configured provider keys
-
-        Returns the vault secret id per provider (non-null means your own key is configured); the keys themselves are never returned.
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``ByokKeys``.
-        """
-        return await self._call_raw(_GET_BYOK_KEYS)
-
-    async def add(self, body: ByokKeyRequest | None = None, **fields: Any) -> RawResponse[ByokKeys]:
-        """Store a provider key
-
-        Stores your own API key for a provider, replacing an existing one (safe to repeat). A `resend` key is required before the Domains endpoints work.
-
-        Args:
-            body: a ``ByokKeyRequest``; or pass its fields as keyword arguments.
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``ByokKeys``.
-        """
-        return await self._call_raw(_UPSERT_BYOK_KEY, body=self._body(ByokKeyRequest, body, fields))
-
-    async def delete(
-        self, body: ByokDeleteRequest | None = None, **fields: Any
-    ) -> RawResponse[ByokKeys | None]:
-        """Remove a provider key
-
-        Removes the stored key of one provider (given in a JSON body) so the platform's keys are used again; answers 200 with the remaining keys or 204.
-
-        Args:
-            body: a ``ByokDeleteRequest``; or pass its fields as keyword arguments.
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``ByokKeys | None``.
-        """
-        return await self._call_raw(_DELETE_BYOK_KEY, body=self._body(ByokDeleteRequest, body, fields))
-
-    async def list_providers(
-        self,
-    ) -> RawResponse[builtins.list[ByokProviderInfo]]:
-        """List BYOK providers
-
-        Returns the catalog of providers that accept your own API key, with their models where known.
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``builtins.list[ByokProviderInfo]``.
-        """
-        return await self._call_raw(_LIST_BYOK_PROVIDERS)
+    def __init__(self, resource: ByokResource) -> None:
+        self.get = raw_response(resource.get)
+        self.add = raw_response(resource.add)
+        self.delete = raw_response(resource.delete)
+        self.list_providers = raw_response(resource.list_providers)

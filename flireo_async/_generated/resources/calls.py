@@ -10,12 +10,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, overload
 
-from flireo_async.bulk import BulkCallsMixin
-
-from ..._operation import Operation, PerKeyLimit, QueryParam
 from ..._pagination import AsyncPaginator
-from ..._resource import BaseResource
-from ..._response import RawResponse
+from ..._resource import BaseResource, raw_page, raw_response
 from ..._types import UNSET, UnsetType
 from ..models import (
     AssistantOverride,
@@ -31,51 +27,17 @@ from ..models import (
     TransferCommand,
     TransientAssistant,
 )
-
-_LIST_CALLS: Operation[CallList] = Operation(
-    id="listCalls",
-    method="GET",
-    path="/calls",
-    result_type=CallList,
-    idempotent=True,
-    query=(
-        QueryParam("limit", "limit", "integer", minimum=1, maximum=1000),
-        QueryParam("offset", "offset", "integer", minimum=0),
-        QueryParam("status", "status", "string"),
-        QueryParam("start_date", "start_date", "date-time"),
-        QueryParam("end_date", "end_date", "date-time", not_before="start_date"),
-    ),
-    items="calls",
-)
-_GET_CALL: Operation[Call] = Operation(
-    id="getCall",
-    method="GET",
-    path="/calls/{id}",
-    result_type=Call,
-    idempotent=True,
-    path_params=("id",),
-    path_names=("call_id",),
-)
-_CREATE_OUTBOUND_CALL: Operation[OutboundCallResponse] = Operation(
-    id="createOutboundCall",
-    method="POST",
-    path="/calls/outbound",
-    result_type=OutboundCallResponse,
-    idempotent=False,
-)
-_CONTROL_CALL: Operation[CallControlResponse] = Operation(
-    id="controlCall",
-    method="POST",
-    path="/calls/{id}/control",
-    result_type=CallControlResponse,
-    idempotent=False,
-    path_params=("id",),
-    path_names=("call_id",),
-    per_key_limit=PerKeyLimit("id", 10, 60),
+from ..operations import (
+    CONTROL_CALL,
+    CREATE_OUTBOUND_CALL,
+    GET_CALL,
+    LIST_CALLS,
 )
 
+__all__ = ["CallsResource", "CallsResourceWithRawResponse"]
 
-class CallsResource(BulkCallsMixin, BaseResource):
+
+class CallsResource(BaseResource):
     """Call history, outbound calls and live call control."""
 
     def list(
@@ -102,7 +64,7 @@ class CallsResource(BulkCallsMixin, BaseResource):
         for every Call, or use ``.pages()``.
         """
         return self._paginate(
-            _LIST_CALLS,
+            LIST_CALLS,
             query={
                 "limit": limit,
                 "offset": offset,
@@ -119,12 +81,12 @@ class CallsResource(BulkCallsMixin, BaseResource):
     ) -> Call:
         """Get a call
 
-        Returns one call (bare object) with its transcript, summary and analysis. Call ids are not UUIDs and must be URL-encoded as one path segment.
+        Returns one call (bare object) with its transcript, summary and analysis.
 
         Args:
-            call_id: Call id (opaque string, not a UUID, e.g. `call-_+31612345678_XqaQxRRgAzYc`). Percent-encode it as one path segment (RFC 3986 unreserved characters only): `+` becomes `%2B`, `/` becomes `%2F`.
+            call_id: Call id (opaque string, not a UUID, e.g. `call-_+31612345678_XqaQxRRgAzYc`). Pass it as is: the SDK encodes it for the URL.
         """
-        return await self._call(_GET_CALL, path=(call_id,))
+        return await self._call(GET_CALL, path=(call_id,))
 
     @overload
     async def create(self, body: OutboundCallRequest, /) -> OutboundCallResponse: ...
@@ -151,7 +113,7 @@ class CallsResource(BulkCallsMixin, BaseResource):
         Args:
             body: a ``OutboundCallRequest``; or pass its fields as keyword arguments.
         """
-        return await self._call(_CREATE_OUTBOUND_CALL, body=self._body(OutboundCallRequest, body, fields))
+        return await self._call(CREATE_OUTBOUND_CALL, body=self._body(OutboundCallRequest, body, fields))
 
     async def control(self, call_id: str, body: CallControlCommand, /) -> CallControlResponse:
         """Send a live call-control command
@@ -159,10 +121,10 @@ class CallsResource(BulkCallsMixin, BaseResource):
         Sends inject-context, say, end-call or transfer to an in-progress call; limited to 10 commands per minute per call. Not idempotent (a retry repeats the command); with realtime providers only end-call is fully reliable.
 
         Args:
-            call_id: Call id (opaque string, not a UUID, e.g. `call-_+31612345678_XqaQxRRgAzYc`). Percent-encode it as one path segment (RFC 3986 unreserved characters only): `+` becomes `%2B`, `/` becomes `%2F`.
+            call_id: Call id (opaque string, not a UUID, e.g. `call-_+31612345678_XqaQxRRgAzYc`). Pass it as is: the SDK encodes it for the URL.
             body: a ``CallControlCommand`` (one of its variants).
         """
-        return await self._call(_CONTROL_CALL, path=(call_id,), body=self._body(CallControlCommand, body, {}))
+        return await self._call(CONTROL_CALL, path=(call_id,), body=self._body(CallControlCommand, body, {}))
 
     async def say(
         self,
@@ -226,148 +188,18 @@ class CallsResource(BulkCallsMixin, BaseResource):
         )
 
 
-class CallsResourceWithRawResponse(BaseResource):
-    """``client.with_raw_response.calls``: the same methods, returning :class:`RawResponse`."""
+class CallsResourceWithRawResponse:
+    """``client.with_raw_response.calls``: the methods of :class:`CallsResource` with the same
+    arguments, returning a :class:`~flireo_async.RawResponse` (status, headers, request id,
+    rate-limit state) whose ``parsed`` is what the plain method returns; for a paginated list,
+    its first page."""
 
-    async def list(
-        self,
-        *,
-        limit: int | UnsetType | None = UNSET,
-        offset: int | UnsetType | None = UNSET,
-        status: str | UnsetType | None = UNSET,
-        start_date: datetime | date | UnsetType | None = UNSET,
-        end_date: datetime | date | UnsetType | None = UNSET,
-    ) -> RawResponse[CallList]:
-        """List calls
-
-        Returns one page of calls with offset pagination (filters: status, start_date, end_date); more pages exist while offset + len(calls) < pagination.total. Paging is not snapshot-stable.
-
-        Args:
-            limit: Page size (1–1000, default 100); do not send values outside that range.
-            offset: Number of items to skip (default 0); next page = offset + len(items).
-            status: Only calls with this status (open set).
-            start_date: Only items created at or after this ISO 8601 date-time.
-            end_date: Only items created at or before this ISO 8601 date-time.
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``CallList``.
-        """
-        return await self._call_raw(
-            _LIST_CALLS,
-            query={
-                "limit": limit,
-                "offset": offset,
-                "status": status,
-                "start_date": start_date,
-                "end_date": end_date,
-            },
-        )
-
-    async def get(
-        self,
-        call_id: str,
-        /,
-    ) -> RawResponse[Call]:
-        """Get a call
-
-        Returns one call (bare object) with its transcript, summary and analysis. Call ids are not UUIDs and must be URL-encoded as one path segment.
-
-        Args:
-            call_id: Call id (opaque string, not a UUID, e.g. `call-_+31612345678_XqaQxRRgAzYc`). Percent-encode it as one path segment (RFC 3986 unreserved characters only): `+` becomes `%2B`, `/` becomes `%2F`.
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``Call``.
-        """
-        return await self._call_raw(_GET_CALL, path=(call_id,))
-
-    async def create(
-        self, body: OutboundCallRequest | None = None, **fields: Any
-    ) -> RawResponse[OutboundCallResponse]:
-        """Place an outbound call
-
-        Places a real phone call using a saved agent (`assistant_id`, optionally with `assistant_override`) or a transient `assistant`. Not idempotent and never retried automatically: a resent request can ring the same person twice.
-
-        Args:
-            body: a ``OutboundCallRequest``; or pass its fields as keyword arguments.
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``OutboundCallResponse``.
-        """
-        return await self._call_raw(_CREATE_OUTBOUND_CALL, body=self._body(OutboundCallRequest, body, fields))
-
-    async def control(self, call_id: str, body: CallControlCommand, /) -> RawResponse[CallControlResponse]:
-        """Send a live call-control command
-
-        Sends inject-context, say, end-call or transfer to an in-progress call; limited to 10 commands per minute per call. Not idempotent (a retry repeats the command); with realtime providers only end-call is fully reliable.
-
-        Args:
-            call_id: Call id (opaque string, not a UUID, e.g. `call-_+31612345678_XqaQxRRgAzYc`). Percent-encode it as one path segment (RFC 3986 unreserved characters only): `+` becomes `%2B`, `/` becomes `%2F`.
-            body: a ``CallControlCommand`` (one of its variants).
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``CallControlResponse``.
-        """
-        return await self._call_raw(
-            _CONTROL_CALL, path=(call_id,), body=self._body(CallControlCommand, body, {})
-        )
-
-    async def say(
-        self,
-        call_id: str,
-        content: str,
-        *,
-        end_after: bool = False,
-    ) -> RawResponse[CallControlResponse]:
-        """Make the agent speak `content` on the live call; with `end_after=True` the call ends afterwards."""
-        return await self.control(
-            call_id,
-            SayCommand(
-                content=content,
-                end_after=end_after,
-            ),
-        )
-
-    async def inject_context(
-        self,
-        call_id: str,
-        content: str,
-        *,
-        trigger_response: bool = False,
-    ) -> RawResponse[CallControlResponse]:
-        """Add `content` silently to the agent's context; with `trigger_response=True` the agent reacts at once."""
-        return await self.control(
-            call_id,
-            InjectContextCommand(
-                content=content,
-                trigger_response=trigger_response,
-            ),
-        )
-
-    async def end(
-        self,
-        call_id: str,
-        message: str | None = None,
-    ) -> RawResponse[CallControlResponse]:
-        """End the live call, optionally after speaking `message`."""
-        return await self.control(
-            call_id,
-            EndCallCommand(
-                message=UNSET if message is None else message,
-            ),
-        )
-
-    async def transfer(
-        self,
-        call_id: str,
-        destination: str,
-        *,
-        message: str | None = None,
-    ) -> RawResponse[CallControlResponse]:
-        """Transfer the caller to `destination` (E.164 number or SIP URI), optionally after speaking `message`."""
-        return await self.control(
-            call_id,
-            TransferCommand(
-                destination=destination,
-                message=UNSET if message is None else message,
-            ),
-        )
+    def __init__(self, resource: CallsResource) -> None:
+        self.list = raw_page(resource.list)
+        self.get = raw_response(resource.get)
+        self.create = raw_response(resource.create)
+        self.control = raw_response(resource.control)
+        self.say = raw_response(resource.say)
+        self.inject_context = raw_response(resource.inject_context)
+        self.end = raw_response(resource.end)
+        self.transfer = raw_response(resource.transfer)

@@ -10,10 +10,8 @@ from __future__ import annotations
 import builtins
 from typing import Any, overload
 
-from ..._operation import Operation, QueryParam
 from ..._pagination import AsyncPaginator
-from ..._resource import BaseResource
-from ..._response import RawResponse
+from ..._resource import BaseResource, raw_page, raw_response
 from ..._types import UNSET, UnsetType
 from ..models import (
     Campaign,
@@ -23,93 +21,18 @@ from ..models import (
     CampaignUpdate,
     LeadCreate,
 )
+from ..operations import (
+    ADD_CAMPAIGN_LEAD,
+    CREATE_CAMPAIGN,
+    DELETE_CAMPAIGN,
+    GET_CAMPAIGN,
+    LIST_CAMPAIGN_LEADS,
+    LIST_CAMPAIGNS,
+    REMOVE_CAMPAIGN_LEAD,
+    UPDATE_CAMPAIGN,
+)
 
-_LIST_CAMPAIGNS: Operation[builtins.list[Campaign]] = Operation(
-    id="listCampaigns",
-    method="GET",
-    path="/campaigns",
-    result_type=builtins.list[Campaign],
-    idempotent=True,
-    unwrap="campaigns",
-)
-_CREATE_CAMPAIGN: Operation[Campaign] = Operation(
-    id="createCampaign",
-    method="POST",
-    path="/campaigns",
-    result_type=Campaign,
-    idempotent=False,
-    unwrap="campaign",
-)
-_GET_CAMPAIGN: Operation[Campaign] = Operation(
-    id="getCampaign",
-    method="GET",
-    path="/campaigns/{id}",
-    result_type=Campaign,
-    idempotent=True,
-    path_params=("id",),
-    path_names=("campaign_id",),
-    unwrap="campaign",
-)
-_UPDATE_CAMPAIGN: Operation[Campaign] = Operation(
-    id="updateCampaign",
-    method="PATCH",
-    path="/campaigns/{id}",
-    result_type=Campaign,
-    idempotent=True,
-    path_params=("id",),
-    path_names=("campaign_id",),
-    unwrap="campaign",
-)
-_DELETE_CAMPAIGN: Operation[None] = Operation(
-    id="deleteCampaign",
-    method="DELETE",
-    path="/campaigns/{id}",
-    result_type=None,
-    idempotent=True,
-    path_params=("id",),
-    path_names=("campaign_id",),
-    returns_none=True,
-)
-_LIST_CAMPAIGN_LEADS: Operation[CampaignLeadList] = Operation(
-    id="listCampaignLeads",
-    method="GET",
-    path="/campaigns/{id}/leads",
-    result_type=CampaignLeadList,
-    idempotent=True,
-    path_params=("id",),
-    path_names=("campaign_id",),
-    query=(
-        QueryParam("limit", "limit", "integer", minimum=1, maximum=1000),
-        QueryParam("offset", "offset", "integer", minimum=0),
-    ),
-    items="leads",
-)
-_ADD_CAMPAIGN_LEAD: Operation[CampaignLead] = Operation(
-    id="addCampaignLead",
-    method="POST",
-    path="/campaigns/{id}/leads",
-    result_type=CampaignLead,
-    idempotent=False,
-    path_params=("id",),
-    path_names=("campaign_id",),
-    unwrap="lead",
-)
-_REMOVE_CAMPAIGN_LEAD: Operation[None] = Operation(
-    id="removeCampaignLead",
-    method="DELETE",
-    path="/campaigns/{id}/leads/{lead_id}",
-    result_type=None,
-    idempotent=True,
-    path_params=(
-        "id",
-        "lead_id",
-    ),
-    path_names=(
-        "campaign_id",
-        "lead_id",
-    ),
-    returns_none=True,
-)
+__all__ = ["CampaignsResource", "CampaignsResourceWithRawResponse"]
 
 
 class CampaignsResource(BaseResource):
@@ -122,7 +45,7 @@ class CampaignsResource(BaseResource):
 
         Returns every campaign of the organization in one response (no pagination). Campaigns are a beta feature.
         """
-        return await self._call(_LIST_CAMPAIGNS)
+        return await self._call(LIST_CAMPAIGNS)
 
     @overload
     async def create(self, body: CampaignCreate, /) -> Campaign: ...
@@ -132,10 +55,10 @@ class CampaignsResource(BaseResource):
         *,
         name: str,
         agent_id: str,
+        system_message_template: str | UnsetType | None = UNSET,
         schedule_start_time: str,
         schedule_end_time: str,
         timezone: str,
-        system_message_template: str | UnsetType | None = UNSET,
         leads: builtins.list[LeadCreate] | UnsetType = UNSET,
     ) -> Campaign: ...
     async def create(self, body: CampaignCreate | None = None, **fields: Any) -> Campaign:
@@ -146,7 +69,7 @@ class CampaignsResource(BaseResource):
         Args:
             body: a ``CampaignCreate``; or pass its fields as keyword arguments.
         """
-        return await self._call(_CREATE_CAMPAIGN, body=self._body(CampaignCreate, body, fields))
+        return await self._call(CREATE_CAMPAIGN, body=self._body(CampaignCreate, body, fields))
 
     async def get(
         self,
@@ -158,9 +81,9 @@ class CampaignsResource(BaseResource):
         Returns one campaign with its lead counters.
 
         Args:
-            campaign_id: Campaign id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
+            campaign_id: Campaign id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
         """
-        return await self._call(_GET_CAMPAIGN, path=(campaign_id,))
+        return await self._call(GET_CAMPAIGN, path=(campaign_id,))
 
     @overload
     async def update(self, campaign_id: str, body: CampaignUpdate, /) -> Campaign: ...
@@ -185,11 +108,11 @@ class CampaignsResource(BaseResource):
         Partially updates a campaign; set status `scheduled` to start or resume, `paused` to stop, `cancelled` to end it. A completed campaign can no longer be changed.
 
         Args:
-            campaign_id: Campaign id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
+            campaign_id: Campaign id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
             body: a ``CampaignUpdate``; or pass its fields as keyword arguments.
         """
         return await self._call(
-            _UPDATE_CAMPAIGN, path=(campaign_id,), body=self._body(CampaignUpdate, body, fields)
+            UPDATE_CAMPAIGN, path=(campaign_id,), body=self._body(CampaignUpdate, body, fields)
         )
 
     async def delete(
@@ -202,9 +125,9 @@ class CampaignsResource(BaseResource):
         Deletes a campaign; answers 200 `{"success": true}` or 204.
 
         Args:
-            campaign_id: Campaign id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
+            campaign_id: Campaign id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
         """
-        return await self._call(_DELETE_CAMPAIGN, path=(campaign_id,))
+        return await self._call(DELETE_CAMPAIGN, path=(campaign_id,))
 
     def list_leads(
         self,
@@ -219,7 +142,7 @@ class CampaignsResource(BaseResource):
         Returns the leads of a campaign, oldest first; `pagination` may be absent, in which case the response holds all leads.
 
         Args:
-            campaign_id: Campaign id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
+            campaign_id: Campaign id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
             limit: Page size (1–1000, default 100); do not send values outside that range.
             offset: Number of items to skip (default 0); next page = offset + len(items).
 
@@ -227,7 +150,7 @@ class CampaignsResource(BaseResource):
         for every CampaignLead, or use ``.pages()``.
         """
         return self._paginate(
-            _LIST_CAMPAIGN_LEADS,
+            LIST_CAMPAIGN_LEADS,
             path=(campaign_id,),
             query={
                 "limit": limit,
@@ -254,11 +177,11 @@ class CampaignsResource(BaseResource):
         Adds one lead (phone number plus template variables) to a campaign. Not idempotent: a retry can add the lead twice.
 
         Args:
-            campaign_id: Campaign id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
+            campaign_id: Campaign id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
             body: a ``LeadCreate``; or pass its fields as keyword arguments.
         """
         return await self._call(
-            _ADD_CAMPAIGN_LEAD, path=(campaign_id,), body=self._body(LeadCreate, body, fields)
+            ADD_CAMPAIGN_LEAD, path=(campaign_id,), body=self._body(LeadCreate, body, fields)
         )
 
     async def remove_lead(
@@ -272,11 +195,11 @@ class CampaignsResource(BaseResource):
         Removes a lead from a campaign; a lead that is being called (`calling`) cannot be removed (400 or 409). Answers 200 `{"success": true}` or 204.
 
         Args:
-            campaign_id: Campaign id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
-            lead_id: Lead id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
+            campaign_id: Campaign id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
+            lead_id: Lead id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
         """
         return await self._call(
-            _REMOVE_CAMPAIGN_LEAD,
+            REMOVE_CAMPAIGN_LEAD,
             path=(
                 campaign_id,
                 lead_id,
@@ -284,154 +207,18 @@ class CampaignsResource(BaseResource):
         )
 
 
-class CampaignsResourceWithRawResponse(BaseResource):
-    """``client.with_raw_response.campaigns``: the same methods, returning :class:`RawResponse`."""
+class CampaignsResourceWithRawResponse:
+    """``client.with_raw_response.campaigns``: the methods of :class:`CampaignsResource` with the same
+    arguments, returning a :class:`~flireo_async.RawResponse` (status, headers, request id,
+    rate-limit state) whose ``parsed`` is what the plain method returns; for a paginated list,
+    its first page."""
 
-    async def list(
-        self,
-    ) -> RawResponse[builtins.list[Campaign]]:
-        """List campaigns
-
-        Returns every campaign of the organization in one response (no pagination). Campaigns are a beta feature.
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``builtins.list[Campaign]``.
-        """
-        return await self._call_raw(_LIST_CAMPAIGNS)
-
-    async def create(self, body: CampaignCreate | None = None, **fields: Any) -> RawResponse[Campaign]:
-        """Create a campaign
-
-        Creates an outbound calling campaign in `draft` status, optionally with its first leads; set status `scheduled` to start calling. Not idempotent.
-
-        Args:
-            body: a ``CampaignCreate``; or pass its fields as keyword arguments.
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``Campaign``.
-        """
-        return await self._call_raw(_CREATE_CAMPAIGN, body=self._body(CampaignCreate, body, fields))
-
-    async def get(
-        self,
-        campaign_id: str,
-        /,
-    ) -> RawResponse[Campaign]:
-        """Get a campaign
-
-        Returns one campaign with its lead counters.
-
-        Args:
-            campaign_id: Campaign id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``Campaign``.
-        """
-        return await self._call_raw(_GET_CAMPAIGN, path=(campaign_id,))
-
-    async def update(
-        self, campaign_id: str, /, body: CampaignUpdate | None = None, **fields: Any
-    ) -> RawResponse[Campaign]:
-        """Update a campaign
-
-        Partially updates a campaign; set status `scheduled` to start or resume, `paused` to stop, `cancelled` to end it. A completed campaign can no longer be changed.
-
-        Args:
-            campaign_id: Campaign id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
-            body: a ``CampaignUpdate``; or pass its fields as keyword arguments.
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``Campaign``.
-        """
-        return await self._call_raw(
-            _UPDATE_CAMPAIGN, path=(campaign_id,), body=self._body(CampaignUpdate, body, fields)
-        )
-
-    async def delete(
-        self,
-        campaign_id: str,
-        /,
-    ) -> RawResponse[None]:
-        """Delete a campaign
-
-        Deletes a campaign; answers 200 `{"success": true}` or 204.
-
-        Args:
-            campaign_id: Campaign id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``None``.
-        """
-        return await self._call_raw(_DELETE_CAMPAIGN, path=(campaign_id,))
-
-    async def list_leads(
-        self,
-        campaign_id: str,
-        /,
-        *,
-        limit: int | UnsetType | None = UNSET,
-        offset: int | UnsetType | None = UNSET,
-    ) -> RawResponse[CampaignLeadList]:
-        """List campaign leads
-
-        Returns the leads of a campaign, oldest first; `pagination` may be absent, in which case the response holds all leads.
-
-        Args:
-            campaign_id: Campaign id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
-            limit: Page size (1–1000, default 100); do not send values outside that range.
-            offset: Number of items to skip (default 0); next page = offset + len(items).
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``CampaignLeadList``.
-        """
-        return await self._call_raw(
-            _LIST_CAMPAIGN_LEADS,
-            path=(campaign_id,),
-            query={
-                "limit": limit,
-                "offset": offset,
-            },
-        )
-
-    async def add_lead(
-        self, campaign_id: str, /, body: LeadCreate | None = None, **fields: Any
-    ) -> RawResponse[CampaignLead]:
-        """Add a lead
-
-        Adds one lead (phone number plus template variables) to a campaign. Not idempotent: a retry can add the lead twice.
-
-        Args:
-            campaign_id: Campaign id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
-            body: a ``LeadCreate``; or pass its fields as keyword arguments.
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``CampaignLead``.
-        """
-        return await self._call_raw(
-            _ADD_CAMPAIGN_LEAD, path=(campaign_id,), body=self._body(LeadCreate, body, fields)
-        )
-
-    async def remove_lead(
-        self,
-        campaign_id: str,
-        lead_id: str,
-        /,
-    ) -> RawResponse[None]:
-        """Remove a lead
-
-        Removes a lead from a campaign; a lead that is being called (`calling`) cannot be removed (400 or 409). Answers 200 `{"success": true}` or 204.
-
-        Args:
-            campaign_id: Campaign id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
-            lead_id: Lead id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``None``.
-        """
-        return await self._call_raw(
-            _REMOVE_CAMPAIGN_LEAD,
-            path=(
-                campaign_id,
-                lead_id,
-            ),
-        )
+    def __init__(self, resource: CampaignsResource) -> None:
+        self.list = raw_response(resource.list)
+        self.create = raw_response(resource.create)
+        self.get = raw_response(resource.get)
+        self.update = raw_response(resource.update)
+        self.delete = raw_response(resource.delete)
+        self.list_leads = raw_page(resource.list_leads)
+        self.add_lead = raw_response(resource.add_lead)
+        self.remove_lead = raw_response(resource.remove_lead)

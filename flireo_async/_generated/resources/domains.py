@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from typing import Any, overload
 
-from ..._operation import Operation
-from ..._resource import BaseResource
-from ..._response import RawResponse
+from ..._resource import BaseResource, raw_response
 from ..models import (
     Domain,
     DomainCreate,
@@ -19,63 +17,17 @@ from ..models import (
     ResendDomainList,
     ResendDomainSyncRequest,
 )
+from ..operations import (
+    CREATE_DOMAIN,
+    DELETE_DOMAIN,
+    GET_DOMAIN,
+    LIST_RESEND_DOMAINS,
+    REFRESH_DOMAIN,
+    SYNC_RESEND_DOMAIN,
+    VERIFY_DOMAIN,
+)
 
-_GET_DOMAIN: Operation[Domain | None] = Operation(
-    id="getDomain",
-    method="GET",
-    path="/domains",
-    result_type=Domain | None,
-    idempotent=True,
-    unwrap="domain",
-    not_found_as_none=True,
-)
-_CREATE_DOMAIN: Operation[Domain] = Operation(
-    id="createDomain",
-    method="POST",
-    path="/domains",
-    result_type=Domain,
-    idempotent=False,
-    unwrap="domain",
-)
-_DELETE_DOMAIN: Operation[None] = Operation(
-    id="deleteDomain",
-    method="DELETE",
-    path="/domains",
-    result_type=None,
-    idempotent=True,
-    returns_none=True,
-)
-_LIST_RESEND_DOMAINS: Operation[ResendDomainList] = Operation(
-    id="listResendDomains",
-    method="GET",
-    path="/domains/sync",
-    result_type=ResendDomainList,
-    idempotent=True,
-    bare_array_key="domains",
-)
-_SYNC_RESEND_DOMAIN: Operation[Domain] = Operation(
-    id="syncResendDomain",
-    method="POST",
-    path="/domains/sync",
-    result_type=Domain,
-    idempotent=True,
-    unwrap="domain",
-)
-_VERIFY_DOMAIN: Operation[DomainVerifyResponse] = Operation(
-    id="verifyDomain",
-    method="POST",
-    path="/domains/verify",
-    result_type=DomainVerifyResponse,
-    idempotent=True,
-)
-_REFRESH_DOMAIN: Operation[Domain] = Operation(
-    id="refreshDomain",
-    method="POST",
-    path="/domains/refresh",
-    result_type=Domain,
-    idempotent=True,
-    unwrap="domain",
-)
+__all__ = ["DomainsResource", "DomainsResourceWithRawResponse"]
 
 
 class DomainsResource(BaseResource):
@@ -88,7 +40,7 @@ class DomainsResource(BaseResource):
 
         Returns the organization's custom e-mail sending domain, or `{"domain": null}` when none is configured (a 404 is also treated as none).
         """
-        return await self._call(_GET_DOMAIN)
+        return await self._call(GET_DOMAIN)
 
     @overload
     async def create(self, body: DomainCreate, /) -> Domain: ...
@@ -106,7 +58,7 @@ class DomainsResource(BaseResource):
         Args:
             body: a ``DomainCreate``; or pass its fields as keyword arguments.
         """
-        return await self._call(_CREATE_DOMAIN, body=self._body(DomainCreate, body, fields))
+        return await self._call(CREATE_DOMAIN, body=self._body(DomainCreate, body, fields))
 
     async def delete(
         self,
@@ -115,7 +67,7 @@ class DomainsResource(BaseResource):
 
         Removes the organization's sending domain; answers 200 `{"success": true}` or 204.
         """
-        return await self._call(_DELETE_DOMAIN)
+        return await self._call(DELETE_DOMAIN)
 
     async def list_resend_domains(
         self,
@@ -124,7 +76,7 @@ class DomainsResource(BaseResource):
 
         Lists the domains in your Resend account and the one currently selected for the organization; older API versions answer with a bare array of domains.
         """
-        return await self._call(_LIST_RESEND_DOMAINS)
+        return await self._call(LIST_RESEND_DOMAINS)
 
     @overload
     async def sync_resend_domain(self, body: ResendDomainSyncRequest, /) -> Domain: ...
@@ -142,7 +94,7 @@ class DomainsResource(BaseResource):
         Args:
             body: a ``ResendDomainSyncRequest``; or pass its fields as keyword arguments.
         """
-        return await self._call(_SYNC_RESEND_DOMAIN, body=self._body(ResendDomainSyncRequest, body, fields))
+        return await self._call(SYNC_RESEND_DOMAIN, body=self._body(ResendDomainSyncRequest, body, fields))
 
     async def verify(
         self,
@@ -151,7 +103,7 @@ class DomainsResource(BaseResource):
 
         Asks Resend for a new DNS check of the domain and returns its status; older API versions answer `{"verified": boolean}`.
         """
-        return await self._call(_VERIFY_DOMAIN)
+        return await self._call(VERIFY_DOMAIN)
 
     async def refresh(
         self,
@@ -160,98 +112,20 @@ class DomainsResource(BaseResource):
 
         Pulls the latest domain and DNS record status from Resend without triggering a new check.
         """
-        return await self._call(_REFRESH_DOMAIN)
+        return await self._call(REFRESH_DOMAIN)
 
 
-class DomainsResourceWithRawResponse(BaseResource):
-    """``client.with_raw_response.domains``: the same methods, returning :class:`RawResponse`."""
+class DomainsResourceWithRawResponse:
+    """``client.with_raw_response.domains``: the methods of :class:`DomainsResource` with the same
+    arguments, returning a :class:`~flireo_async.RawResponse` (status, headers, request id,
+    rate-limit state) whose ``parsed`` is what the plain method returns; for a paginated list,
+    its first page."""
 
-    async def get(
-        self,
-    ) -> RawResponse[Domain | None]:
-        """Get the sending domain
-
-        Returns the organization's custom e-mail sending domain, or `{"domain": null}` when none is configured (a 404 is also treated as none).
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``Domain | None``.
-        """
-        return await self._call_raw(_GET_DOMAIN)
-
-    async def create(self, body: DomainCreate | None = None, **fields: Any) -> RawResponse[Domain]:
-        """Create the sending domain
-
-        Creates the organization's sending domain at Resend and returns the DNS records to create (requires a `resend` BYOK key). Not idempotent; a domain that already exists gives 409.
-
-        Args:
-            body: a ``DomainCreate``; or pass its fields as keyword arguments.
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``Domain``.
-        """
-        return await self._call_raw(_CREATE_DOMAIN, body=self._body(DomainCreate, body, fields))
-
-    async def delete(
-        self,
-    ) -> RawResponse[None]:
-        """Delete the sending domain
-
-        Removes the organization's sending domain; answers 200 `{"success": true}` or 204.
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``None``.
-        """
-        return await self._call_raw(_DELETE_DOMAIN)
-
-    async def list_resend_domains(
-        self,
-    ) -> RawResponse[ResendDomainList]:
-        """List Resend domains
-
-        Lists the domains in your Resend account and the one currently selected for the organization; older API versions answer with a bare array of domains.
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``ResendDomainList``.
-        """
-        return await self._call_raw(_LIST_RESEND_DOMAINS)
-
-    async def sync_resend_domain(
-        self, body: ResendDomainSyncRequest | None = None, **fields: Any
-    ) -> RawResponse[Domain]:
-        """Adopt an existing Resend domain
-
-        Adopts a domain that already exists in your Resend account (id from listResendDomains) instead of creating one.
-
-        Args:
-            body: a ``ResendDomainSyncRequest``; or pass its fields as keyword arguments.
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``Domain``.
-        """
-        return await self._call_raw(
-            _SYNC_RESEND_DOMAIN, body=self._body(ResendDomainSyncRequest, body, fields)
-        )
-
-    async def verify(
-        self,
-    ) -> RawResponse[DomainVerifyResponse]:
-        """Verify the sending domain
-
-        Asks Resend for a new DNS check of the domain and returns its status; older API versions answer `{"verified": boolean}`.
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``DomainVerifyResponse``.
-        """
-        return await self._call_raw(_VERIFY_DOMAIN)
-
-    async def refresh(
-        self,
-    ) -> RawResponse[Domain]:
-        """Refresh the sending domain status
-
-        Pulls the latest domain and DNS record status from Resend without triggering a new check.
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``Domain``.
-        """
-        return await self._call_raw(_REFRESH_DOMAIN)
+    def __init__(self, resource: DomainsResource) -> None:
+        self.get = raw_response(resource.get)
+        self.create = raw_response(resource.create)
+        self.delete = raw_response(resource.delete)
+        self.list_resend_domains = raw_response(resource.list_resend_domains)
+        self.sync_resend_domain = raw_response(resource.sync_resend_domain)
+        self.verify = raw_response(resource.verify)
+        self.refresh = raw_response(resource.refresh)

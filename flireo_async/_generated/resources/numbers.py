@@ -10,62 +10,22 @@ from __future__ import annotations
 import builtins
 from typing import Any, overload
 
-from ..._operation import Operation
-from ..._resource import BaseResource
-from ..._response import RawResponse
+from ..._resource import BaseResource, raw_response
 from ..._types import UNSET, UnsetType
 from ..models import (
     Number,
     NumberCreate,
     NumberUpdate,
 )
+from ..operations import (
+    CREATE_NUMBER,
+    DELETE_NUMBER,
+    GET_NUMBER,
+    LIST_NUMBERS,
+    UPDATE_NUMBER,
+)
 
-_LIST_NUMBERS: Operation[builtins.list[Number]] = Operation(
-    id="listNumbers",
-    method="GET",
-    path="/numbers",
-    result_type=builtins.list[Number],
-    idempotent=True,
-    unwrap="numbers",
-)
-_CREATE_NUMBER: Operation[Number] = Operation(
-    id="createNumber",
-    method="POST",
-    path="/numbers",
-    result_type=Number,
-    idempotent=False,
-    unwrap="number",
-)
-_GET_NUMBER: Operation[Number] = Operation(
-    id="getNumber",
-    method="GET",
-    path="/numbers/{id}",
-    result_type=Number,
-    idempotent=True,
-    path_params=("id",),
-    path_names=("number_id",),
-    unwrap="number",
-)
-_UPDATE_NUMBER: Operation[Number] = Operation(
-    id="updateNumber",
-    method="PATCH",
-    path="/numbers/{id}",
-    result_type=Number,
-    idempotent=True,
-    path_params=("id",),
-    path_names=("number_id",),
-    unwrap="number",
-)
-_DELETE_NUMBER: Operation[None] = Operation(
-    id="deleteNumber",
-    method="DELETE",
-    path="/numbers/{id}",
-    result_type=None,
-    idempotent=True,
-    path_params=("id",),
-    path_names=("number_id",),
-    returns_none=True,
-)
+__all__ = ["NumbersResource", "NumbersResourceWithRawResponse"]
 
 
 class NumbersResource(BaseResource):
@@ -78,7 +38,7 @@ class NumbersResource(BaseResource):
 
         Returns every registered phone number of the organization in one response (no pagination).
         """
-        return await self._call(_LIST_NUMBERS)
+        return await self._call(LIST_NUMBERS)
 
     @overload
     async def create(self, body: NumberCreate, /) -> Number: ...
@@ -101,7 +61,7 @@ class NumbersResource(BaseResource):
         Args:
             body: a ``NumberCreate``; or pass its fields as keyword arguments.
         """
-        return await self._call(_CREATE_NUMBER, body=self._body(NumberCreate, body, fields))
+        return await self._call(CREATE_NUMBER, body=self._body(NumberCreate, body, fields))
 
     async def get(
         self,
@@ -113,9 +73,9 @@ class NumbersResource(BaseResource):
         Returns one registered number by id.
 
         Args:
-            number_id: Number id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
+            number_id: Number id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
         """
-        return await self._call(_GET_NUMBER, path=(number_id,))
+        return await self._call(GET_NUMBER, path=(number_id,))
 
     @overload
     async def update(self, number_id: str, body: NumberUpdate, /) -> Number: ...
@@ -137,12 +97,10 @@ class NumbersResource(BaseResource):
         Partially updates a number; send `agent_id: null` to unassign the agent (calls are then not handled).
 
         Args:
-            number_id: Number id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
+            number_id: Number id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
             body: a ``NumberUpdate``; or pass its fields as keyword arguments.
         """
-        return await self._call(
-            _UPDATE_NUMBER, path=(number_id,), body=self._body(NumberUpdate, body, fields)
-        )
+        return await self._call(UPDATE_NUMBER, path=(number_id,), body=self._body(NumberUpdate, body, fields))
 
     async def delete(
         self,
@@ -154,87 +112,20 @@ class NumbersResource(BaseResource):
         Removes a registered number; answers 200 `{"success": true}` or 204.
 
         Args:
-            number_id: Number id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
+            number_id: Number id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
         """
-        return await self._call(_DELETE_NUMBER, path=(number_id,))
+        return await self._call(DELETE_NUMBER, path=(number_id,))
 
 
-class NumbersResourceWithRawResponse(BaseResource):
-    """``client.with_raw_response.numbers``: the same methods, returning :class:`RawResponse`."""
+class NumbersResourceWithRawResponse:
+    """``client.with_raw_response.numbers``: the methods of :class:`NumbersResource` with the same
+    arguments, returning a :class:`~flireo_async.RawResponse` (status, headers, request id,
+    rate-limit state) whose ``parsed`` is what the plain method returns; for a paginated list,
+    its first page."""
 
-    async def list(
-        self,
-    ) -> RawResponse[builtins.list[Number]]:
-        """List numbers
-
-        Returns every registered phone number of the organization in one response (no pagination).
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``builtins.list[Number]``.
-        """
-        return await self._call_raw(_LIST_NUMBERS)
-
-    async def create(self, body: NumberCreate | None = None, **fields: Any) -> RawResponse[Number]:
-        """Register a number
-
-        Registers a phone number forwarded from your own SIP provider and optionally assigns an agent and a transfer trunk. Not idempotent; registering the same number twice may give 409.
-
-        Args:
-            body: a ``NumberCreate``; or pass its fields as keyword arguments.
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``Number``.
-        """
-        return await self._call_raw(_CREATE_NUMBER, body=self._body(NumberCreate, body, fields))
-
-    async def get(
-        self,
-        number_id: str,
-        /,
-    ) -> RawResponse[Number]:
-        """Get a number
-
-        Returns one registered number by id.
-
-        Args:
-            number_id: Number id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``Number``.
-        """
-        return await self._call_raw(_GET_NUMBER, path=(number_id,))
-
-    async def update(
-        self, number_id: str, /, body: NumberUpdate | None = None, **fields: Any
-    ) -> RawResponse[Number]:
-        """Update a number
-
-        Partially updates a number; send `agent_id: null` to unassign the agent (calls are then not handled).
-
-        Args:
-            number_id: Number id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
-            body: a ``NumberUpdate``; or pass its fields as keyword arguments.
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``Number``.
-        """
-        return await self._call_raw(
-            _UPDATE_NUMBER, path=(number_id,), body=self._body(NumberUpdate, body, fields)
-        )
-
-    async def delete(
-        self,
-        number_id: str,
-        /,
-    ) -> RawResponse[None]:
-        """Delete a number
-
-        Removes a registered number; answers 200 `{"success": true}` or 204.
-
-        Args:
-            number_id: Number id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``None``.
-        """
-        return await self._call_raw(_DELETE_NUMBER, path=(number_id,))
+    def __init__(self, resource: NumbersResource) -> None:
+        self.list = raw_response(resource.list)
+        self.create = raw_response(resource.create)
+        self.get = raw_response(resource.get)
+        self.update = raw_response(resource.update)
+        self.delete = raw_response(resource.delete)

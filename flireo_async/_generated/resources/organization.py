@@ -7,22 +7,16 @@ Reached as ``client.organization`` (and ``client.with_raw_response.organization`
 
 from __future__ import annotations
 
-from ..._operation import Operation, QueryParam
-from ..._resource import BaseResource
-from ..._response import RawResponse
+from ..._resource import BaseResource, raw_response
 from ..._types import UNSET, UnsetType
 from ..models import (
     Organization,
 )
-
-_GET_ORGANIZATION: Operation[Organization] = Operation(
-    id="getOrganization",
-    method="GET",
-    path="/organizations",
-    result_type=Organization,
-    idempotent=True,
-    query=(QueryParam("include_children", "include_children", "boolean"),),
+from ..operations import (
+    GET_ORGANIZATION,
 )
+
+__all__ = ["OrganizationResource", "OrganizationResourceWithRawResponse"]
 
 
 class OrganizationResource(BaseResource):
@@ -41,34 +35,18 @@ class OrganizationResource(BaseResource):
             include_children: Include the child organizations (agencies) in `children`.
         """
         return await self._call(
-            _GET_ORGANIZATION,
+            GET_ORGANIZATION,
             query={
                 "include_children": include_children,
             },
         )
 
 
-class OrganizationResourceWithRawResponse(BaseResource):
-    """``client.with_raw_response.organization``: the same methods, returning :class:`RawResponse`."""
+class OrganizationResourceWithRawResponse:
+    """``client.with_raw_response.organization``: the methods of :class:`OrganizationResource` with the same
+    arguments, returning a :class:`~flireo_async.RawResponse` (status, headers, request id,
+    rate-limit state) whose ``parsed`` is what the plain method returns; for a paginated list,
+    its first page."""
 
-    async def get(
-        self,
-        *,
-        include_children: bool | UnsetType | None = UNSET,
-    ) -> RawResponse[Organization]:
-        """Get the organization
-
-        Returns the organization that owns the API key (bare object) with its minute balance and live counters; child organizations only with include_children=true.
-
-        Args:
-            include_children: Include the child organizations (agencies) in `children`.
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``Organization``.
-        """
-        return await self._call_raw(
-            _GET_ORGANIZATION,
-            query={
-                "include_children": include_children,
-            },
-        )
+    def __init__(self, resource: OrganizationResource) -> None:
+        self.get = raw_response(resource.get)

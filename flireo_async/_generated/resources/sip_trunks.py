@@ -10,53 +10,20 @@ from __future__ import annotations
 import builtins
 from typing import Any, overload
 
-from ..._operation import Operation
-from ..._resource import BaseResource
-from ..._response import RawResponse
+from ..._resource import BaseResource, raw_response
 from ..._types import UNSET, UnsetType
 from ..models import (
     SipTrunk,
     SipTrunkCreate,
 )
+from ..operations import (
+    CREATE_SIP_TRUNK,
+    DELETE_SIP_TRUNK,
+    GET_SIP_TRUNK,
+    LIST_SIP_TRUNKS,
+)
 
-_LIST_SIP_TRUNKS: Operation[builtins.list[SipTrunk]] = Operation(
-    id="listSipTrunks",
-    method="GET",
-    path="/sip-trunks",
-    result_type=builtins.list[SipTrunk],
-    idempotent=True,
-    unwrap="trunks",
-)
-_CREATE_SIP_TRUNK: Operation[SipTrunk] = Operation(
-    id="createSipTrunk",
-    method="POST",
-    path="/sip-trunks",
-    result_type=SipTrunk,
-    idempotent=False,
-    unwrap="trunk",
-    unwrap_aliases=("sip_trunk",),
-)
-_GET_SIP_TRUNK: Operation[SipTrunk] = Operation(
-    id="getSipTrunk",
-    method="GET",
-    path="/sip-trunks/{id}",
-    result_type=SipTrunk,
-    idempotent=True,
-    path_params=("id",),
-    path_names=("sip_trunk_id",),
-    unwrap="trunk",
-    unwrap_aliases=("sip_trunk",),
-)
-_DELETE_SIP_TRUNK: Operation[None] = Operation(
-    id="deleteSipTrunk",
-    method="DELETE",
-    path="/sip-trunks/{id}",
-    result_type=None,
-    idempotent=True,
-    path_params=("id",),
-    path_names=("sip_trunk_id",),
-    returns_none=True,
-)
+__all__ = ["SipTrunksResource", "SipTrunksResourceWithRawResponse"]
 
 
 class SipTrunksResource(BaseResource):
@@ -69,7 +36,7 @@ class SipTrunksResource(BaseResource):
 
         Returns every SIP trunk of the organization in one response (no pagination); passwords are never returned.
         """
-        return await self._call(_LIST_SIP_TRUNKS)
+        return await self._call(LIST_SIP_TRUNKS)
 
     @overload
     async def create(self, body: SipTrunkCreate, /) -> SipTrunk: ...
@@ -92,7 +59,7 @@ class SipTrunksResource(BaseResource):
         Args:
             body: a ``SipTrunkCreate``; or pass its fields as keyword arguments.
         """
-        return await self._call(_CREATE_SIP_TRUNK, body=self._body(SipTrunkCreate, body, fields))
+        return await self._call(CREATE_SIP_TRUNK, body=self._body(SipTrunkCreate, body, fields))
 
     async def get(
         self,
@@ -104,9 +71,9 @@ class SipTrunksResource(BaseResource):
         Returns one SIP trunk by id (without its password).
 
         Args:
-            sip_trunk_id: SIP trunk id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
+            sip_trunk_id: SIP trunk id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
         """
-        return await self._call(_GET_SIP_TRUNK, path=(sip_trunk_id,))
+        return await self._call(GET_SIP_TRUNK, path=(sip_trunk_id,))
 
     async def delete(
         self,
@@ -118,69 +85,19 @@ class SipTrunksResource(BaseResource):
         Deletes a SIP trunk; answers 200 `{"success": true}` or 204. Behaviour for a trunk still attached to a number is undocumented.
 
         Args:
-            sip_trunk_id: SIP trunk id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
+            sip_trunk_id: SIP trunk id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
         """
-        return await self._call(_DELETE_SIP_TRUNK, path=(sip_trunk_id,))
+        return await self._call(DELETE_SIP_TRUNK, path=(sip_trunk_id,))
 
 
-class SipTrunksResourceWithRawResponse(BaseResource):
-    """``client.with_raw_response.sip_trunks``: the same methods, returning :class:`RawResponse`."""
+class SipTrunksResourceWithRawResponse:
+    """``client.with_raw_response.sip_trunks``: the methods of :class:`SipTrunksResource` with the same
+    arguments, returning a :class:`~flireo_async.RawResponse` (status, headers, request id,
+    rate-limit state) whose ``parsed`` is what the plain method returns; for a paginated list,
+    its first page."""
 
-    async def list(
-        self,
-    ) -> RawResponse[builtins.list[SipTrunk]]:
-        """List SIP trunks
-
-        Returns every SIP trunk of the organization in one response (no pagination); passwords are never returned.
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``builtins.list[SipTrunk]``.
-        """
-        return await self._call_raw(_LIST_SIP_TRUNKS)
-
-    async def create(self, body: SipTrunkCreate | None = None, **fields: Any) -> RawResponse[SipTrunk]:
-        """Create a SIP trunk
-
-        Creates a SIP trunk used to transfer calls; attach it to a number through `transfer_trunk_id`. The password is stored encrypted and never returned; there is no update operation. Not idempotent.
-
-        Args:
-            body: a ``SipTrunkCreate``; or pass its fields as keyword arguments.
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``SipTrunk``.
-        """
-        return await self._call_raw(_CREATE_SIP_TRUNK, body=self._body(SipTrunkCreate, body, fields))
-
-    async def get(
-        self,
-        sip_trunk_id: str,
-        /,
-    ) -> RawResponse[SipTrunk]:
-        """Get a SIP trunk
-
-        Returns one SIP trunk by id (without its password).
-
-        Args:
-            sip_trunk_id: SIP trunk id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``SipTrunk``.
-        """
-        return await self._call_raw(_GET_SIP_TRUNK, path=(sip_trunk_id,))
-
-    async def delete(
-        self,
-        sip_trunk_id: str,
-        /,
-    ) -> RawResponse[None]:
-        """Delete a SIP trunk
-
-        Deletes a SIP trunk; answers 200 `{"success": true}` or 204. Behaviour for a trunk still attached to a number is undocumented.
-
-        Args:
-            sip_trunk_id: SIP trunk id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``None``.
-        """
-        return await self._call_raw(_DELETE_SIP_TRUNK, path=(sip_trunk_id,))
+    def __init__(self, resource: SipTrunksResource) -> None:
+        self.list = raw_response(resource.list)
+        self.create = raw_response(resource.create)
+        self.get = raw_response(resource.get)
+        self.delete = raw_response(resource.delete)

@@ -10,9 +10,7 @@ from __future__ import annotations
 import builtins
 from typing import Any, overload
 
-from ..._operation import Operation
-from ..._resource import BaseResource
-from ..._response import RawResponse
+from ..._resource import BaseResource, raw_response
 from ..._types import UNSET, UnsetType
 from ..models import (
     EndCallTemplateConfig,
@@ -22,57 +20,15 @@ from ..models import (
     ToolTemplateUpdate,
     TransferCallTemplateConfig,
 )
+from ..operations import (
+    CREATE_TOOL_TEMPLATE,
+    DELETE_TOOL_TEMPLATE,
+    GET_TOOL_TEMPLATE,
+    LIST_TOOL_TEMPLATES,
+    UPDATE_TOOL_TEMPLATE,
+)
 
-_LIST_TOOL_TEMPLATES: Operation[builtins.list[ToolTemplate]] = Operation(
-    id="listToolTemplates",
-    method="GET",
-    path="/tool-templates",
-    result_type=builtins.list[ToolTemplate],
-    idempotent=True,
-    unwrap="tool_templates",
-    unwrap_aliases=("toolTemplates",),
-)
-_CREATE_TOOL_TEMPLATE: Operation[ToolTemplate] = Operation(
-    id="createToolTemplate",
-    method="POST",
-    path="/tool-templates",
-    result_type=ToolTemplate,
-    idempotent=False,
-    unwrap="tool_template",
-    unwrap_aliases=("toolTemplate",),
-)
-_GET_TOOL_TEMPLATE: Operation[ToolTemplate] = Operation(
-    id="getToolTemplate",
-    method="GET",
-    path="/tool-templates/{id}",
-    result_type=ToolTemplate,
-    idempotent=True,
-    path_params=("id",),
-    path_names=("tool_template_id",),
-    unwrap="tool_template",
-    unwrap_aliases=("toolTemplate",),
-)
-_UPDATE_TOOL_TEMPLATE: Operation[ToolTemplate] = Operation(
-    id="updateToolTemplate",
-    method="PATCH",
-    path="/tool-templates/{id}",
-    result_type=ToolTemplate,
-    idempotent=True,
-    path_params=("id",),
-    path_names=("tool_template_id",),
-    unwrap="tool_template",
-    unwrap_aliases=("toolTemplate",),
-)
-_DELETE_TOOL_TEMPLATE: Operation[None] = Operation(
-    id="deleteToolTemplate",
-    method="DELETE",
-    path="/tool-templates/{id}",
-    result_type=None,
-    idempotent=True,
-    path_params=("id",),
-    path_names=("tool_template_id",),
-    returns_none=True,
-)
+__all__ = ["ToolTemplatesResource", "ToolTemplatesResourceWithRawResponse"]
 
 
 class ToolTemplatesResource(BaseResource):
@@ -85,7 +41,7 @@ class ToolTemplatesResource(BaseResource):
 
         Returns every tool template of the organization in one response (no pagination).
         """
-        return await self._call(_LIST_TOOL_TEMPLATES)
+        return await self._call(LIST_TOOL_TEMPLATES)
 
     @overload
     async def create(self, body: ToolTemplateCreate, /) -> ToolTemplate: ...
@@ -94,12 +50,12 @@ class ToolTemplatesResource(BaseResource):
         self,
         *,
         name: str,
+        description: str | UnsetType | None = UNSET,
         tool_type: str,
         tool_config: FunctionTemplateConfig
         | EndCallTemplateConfig
         | TransferCallTemplateConfig
         | dict[str, Any],
-        description: str | UnsetType | None = UNSET,
     ) -> ToolTemplate: ...
     async def create(self, body: ToolTemplateCreate | None = None, **fields: Any) -> ToolTemplate:
         """Create a tool template
@@ -109,7 +65,7 @@ class ToolTemplatesResource(BaseResource):
         Args:
             body: a ``ToolTemplateCreate``; or pass its fields as keyword arguments.
         """
-        return await self._call(_CREATE_TOOL_TEMPLATE, body=self._body(ToolTemplateCreate, body, fields))
+        return await self._call(CREATE_TOOL_TEMPLATE, body=self._body(ToolTemplateCreate, body, fields))
 
     async def get(
         self,
@@ -121,9 +77,9 @@ class ToolTemplatesResource(BaseResource):
         Returns one tool template by id.
 
         Args:
-            tool_template_id: Tool template id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
+            tool_template_id: Tool template id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
         """
-        return await self._call(_GET_TOOL_TEMPLATE, path=(tool_template_id,))
+        return await self._call(GET_TOOL_TEMPLATE, path=(tool_template_id,))
 
     @overload
     async def update(self, tool_template_id: str, body: ToolTemplateUpdate, /) -> ToolTemplate: ...
@@ -150,11 +106,11 @@ class ToolTemplatesResource(BaseResource):
         Partially updates a tool template; a sent `tool_config` replaces the stored configuration and must match `tool_type`. Agents that already use the template are not changed.
 
         Args:
-            tool_template_id: Tool template id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
+            tool_template_id: Tool template id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
             body: a ``ToolTemplateUpdate``; or pass its fields as keyword arguments.
         """
         return await self._call(
-            _UPDATE_TOOL_TEMPLATE, path=(tool_template_id,), body=self._body(ToolTemplateUpdate, body, fields)
+            UPDATE_TOOL_TEMPLATE, path=(tool_template_id,), body=self._body(ToolTemplateUpdate, body, fields)
         )
 
     async def delete(
@@ -167,89 +123,20 @@ class ToolTemplatesResource(BaseResource):
         Deletes a tool template; agents that copied it keep their tool. Answers 200 `{"success": true}` or 204.
 
         Args:
-            tool_template_id: Tool template id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
+            tool_template_id: Tool template id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
         """
-        return await self._call(_DELETE_TOOL_TEMPLATE, path=(tool_template_id,))
+        return await self._call(DELETE_TOOL_TEMPLATE, path=(tool_template_id,))
 
 
-class ToolTemplatesResourceWithRawResponse(BaseResource):
-    """``client.with_raw_response.tool_templates``: the same methods, returning :class:`RawResponse`."""
+class ToolTemplatesResourceWithRawResponse:
+    """``client.with_raw_response.tool_templates``: the methods of :class:`ToolTemplatesResource` with the same
+    arguments, returning a :class:`~flireo_async.RawResponse` (status, headers, request id,
+    rate-limit state) whose ``parsed`` is what the plain method returns; for a paginated list,
+    its first page."""
 
-    async def list(
-        self,
-    ) -> RawResponse[builtins.list[ToolTemplate]]:
-        """List tool templates
-
-        Returns every tool template of the organization in one response (no pagination).
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``builtins.list[ToolTemplate]``.
-        """
-        return await self._call_raw(_LIST_TOOL_TEMPLATES)
-
-    async def create(
-        self, body: ToolTemplateCreate | None = None, **fields: Any
-    ) -> RawResponse[ToolTemplate]:
-        """Create a tool template
-
-        Creates a reusable tool definition; `tool_config` must match `tool_type`. Templates are copied into agents by value. Not idempotent: a retried request can create a duplicate.
-
-        Args:
-            body: a ``ToolTemplateCreate``; or pass its fields as keyword arguments.
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``ToolTemplate``.
-        """
-        return await self._call_raw(_CREATE_TOOL_TEMPLATE, body=self._body(ToolTemplateCreate, body, fields))
-
-    async def get(
-        self,
-        tool_template_id: str,
-        /,
-    ) -> RawResponse[ToolTemplate]:
-        """Get a tool template
-
-        Returns one tool template by id.
-
-        Args:
-            tool_template_id: Tool template id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``ToolTemplate``.
-        """
-        return await self._call_raw(_GET_TOOL_TEMPLATE, path=(tool_template_id,))
-
-    async def update(
-        self, tool_template_id: str, /, body: ToolTemplateUpdate | None = None, **fields: Any
-    ) -> RawResponse[ToolTemplate]:
-        """Update a tool template
-
-        Partially updates a tool template; a sent `tool_config` replaces the stored configuration and must match `tool_type`. Agents that already use the template are not changed.
-
-        Args:
-            tool_template_id: Tool template id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
-            body: a ``ToolTemplateUpdate``; or pass its fields as keyword arguments.
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``ToolTemplate``.
-        """
-        return await self._call_raw(
-            _UPDATE_TOOL_TEMPLATE, path=(tool_template_id,), body=self._body(ToolTemplateUpdate, body, fields)
-        )
-
-    async def delete(
-        self,
-        tool_template_id: str,
-        /,
-    ) -> RawResponse[None]:
-        """Delete a tool template
-
-        Deletes a tool template; agents that copied it keep their tool. Answers 200 `{"success": true}` or 204.
-
-        Args:
-            tool_template_id: Tool template id (opaque string; do not assume a format). Percent-encode it as one path segment (RFC 3986 unreserved characters only, e.g. `+` becomes `%2B`).
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``None``.
-        """
-        return await self._call_raw(_DELETE_TOOL_TEMPLATE, path=(tool_template_id,))
+    def __init__(self, resource: ToolTemplatesResource) -> None:
+        self.list = raw_response(resource.list)
+        self.create = raw_response(resource.create)
+        self.get = raw_response(resource.get)
+        self.update = raw_response(resource.update)
+        self.delete = raw_response(resource.delete)

@@ -9,30 +9,18 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from ..._operation import Operation, QueryParam
 from ..._pagination import AsyncPaginator
-from ..._resource import BaseResource
-from ..._response import RawResponse
+from ..._resource import BaseResource, raw_page
 from ..._types import UNSET, UnsetType
 from ..models import (
     UsageList,
     UsageLog,
 )
-
-_GET_USAGE: Operation[UsageList] = Operation(
-    id="getUsage",
-    method="GET",
-    path="/usage",
-    result_type=UsageList,
-    idempotent=True,
-    query=(
-        QueryParam("limit", "limit", "integer", minimum=1, maximum=1000),
-        QueryParam("offset", "offset", "integer", minimum=0),
-        QueryParam("start_date", "start_date", "date-time"),
-        QueryParam("end_date", "end_date", "date-time", not_before="start_date"),
-    ),
-    items="logs",
+from ..operations import (
+    GET_USAGE,
 )
+
+__all__ = ["UsageResource", "UsageResourceWithRawResponse"]
 
 
 class UsageResource(BaseResource):
@@ -60,7 +48,7 @@ class UsageResource(BaseResource):
         for every UsageLog, or use ``.pages()``.
         """
         return self._paginate(
-            _GET_USAGE,
+            GET_USAGE,
             query={
                 "limit": limit,
                 "offset": offset,
@@ -70,36 +58,11 @@ class UsageResource(BaseResource):
         )
 
 
-class UsageResourceWithRawResponse(BaseResource):
-    """``client.with_raw_response.usage``: the same methods, returning :class:`RawResponse`."""
+class UsageResourceWithRawResponse:
+    """``client.with_raw_response.usage``: the methods of :class:`UsageResource` with the same
+    arguments, returning a :class:`~flireo_async.RawResponse` (status, headers, request id,
+    rate-limit state) whose ``parsed`` is what the plain method returns; for a paginated list,
+    its first page."""
 
-    async def list(
-        self,
-        *,
-        limit: int | UnsetType | None = UNSET,
-        offset: int | UnsetType | None = UNSET,
-        start_date: datetime | date | UnsetType | None = UNSET,
-        end_date: datetime | date | UnsetType | None = UNSET,
-    ) -> RawResponse[UsageList]:
-        """List usage logs
-
-        Returns one page of usage logs with offset pagination plus a summary of totals for the filtered period (whether the summary covers the whole period or only the page is undocumented).
-
-        Args:
-            limit: Page size (1–1000, default 100); do not send values outside that range.
-            offset: Number of items to skip (default 0); next page = offset + len(items).
-            start_date: Only items created at or after this ISO 8601 date-time.
-            end_date: Only items created at or before this ISO 8601 date-time.
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``UsageList``.
-        """
-        return await self._call_raw(
-            _GET_USAGE,
-            query={
-                "limit": limit,
-                "offset": offset,
-                "start_date": start_date,
-                "end_date": end_date,
-            },
-        )
+    def __init__(self, resource: UsageResource) -> None:
+        self.list = raw_page(resource.list)

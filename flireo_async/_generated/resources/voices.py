@@ -9,21 +9,15 @@ from __future__ import annotations
 
 import builtins
 
-from ..._operation import Operation
-from ..._resource import BaseResource
-from ..._response import RawResponse
+from ..._resource import BaseResource, raw_response
 from ..models import (
     Voice,
 )
-
-_LIST_VOICES: Operation[builtins.list[Voice]] = Operation(
-    id="listVoices",
-    method="GET",
-    path="/voices",
-    result_type=builtins.list[Voice],
-    idempotent=True,
-    unwrap="voices",
+from ..operations import (
+    LIST_VOICES,
 )
+
+__all__ = ["VoicesResource", "VoicesResourceWithRawResponse"]
 
 
 class VoicesResource(BaseResource):
@@ -36,20 +30,14 @@ class VoicesResource(BaseResource):
 
         Returns the available text-to-speech voices; use a voice `id` as `tts_config.voice_id`.
         """
-        return await self._call(_LIST_VOICES)
+        return await self._call(LIST_VOICES)
 
 
-class VoicesResourceWithRawResponse(BaseResource):
-    """``client.with_raw_response.voices``: the same methods, returning :class:`RawResponse`."""
+class VoicesResourceWithRawResponse:
+    """``client.with_raw_response.voices``: the methods of :class:`VoicesResource` with the same
+    arguments, returning a :class:`~flireo_async.RawResponse` (status, headers, request id,
+    rate-limit state) whose ``parsed`` is what the plain method returns; for a paginated list,
+    its first page."""
 
-    async def list(
-        self,
-    ) -> RawResponse[builtins.list[Voice]]:
-        """List voices
-
-        Returns the available text-to-speech voices; use a voice `id` as `tts_config.voice_id`.
-
-        Returns the :class:`RawResponse` (status, headers, request id, rate-limit state) whose
-        ``parsed`` is ``builtins.list[Voice]``.
-        """
-        return await self._call_raw(_LIST_VOICES)
+    def __init__(self, resource: VoicesResource) -> None:
+        self.list = raw_response(resource.list)

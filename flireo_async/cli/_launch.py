@@ -16,16 +16,16 @@ from typing import TYPE_CHECKING, TextIO
 
 import attrs
 
-from ._cli_common import EXIT_USAGE, CLIError, Progress, print_table
-from ._cli_leads import check_leads, read_leads
-from ._errors import NotFoundError
-from ._types import UNSET
-from .bulk import LaunchResult, LaunchStore
-from .fleet import RedisLaunchStore
-from .models import OutboundCallRequest
+from .._errors import NotFoundError
+from .._types import UNSET
+from ..bulk import LaunchResult, LaunchStore
+from ..fleet import RedisLaunchStore
+from ..models import OutboundCallRequest
+from ._common import EXIT_USAGE, CLIError, Progress, print_table
+from ._leads import check_leads, read_leads
 
 if TYPE_CHECKING:
-    from ._client import AsyncFlireo
+    from .._client import AsyncFlireo
 
 __all__ = ["LaunchSummary", "launch_from_csv", "preflight", "print_summary", "RESULT_COLUMNS"]
 

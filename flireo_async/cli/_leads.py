@@ -15,8 +15,8 @@ from collections.abc import Iterator
 
 import attrs
 
-from ._cli_common import EXIT_USAGE, CLIError
-from .bulk import E164, normalize_destination
+from ..bulk import E164, normalize_destination
+from ._common import EXIT_USAGE, CLIError
 
 __all__ = ["PHONE_COLUMNS", "KEY_COLUMN", "Lead", "LeadsCheck", "check_leads", "read_leads"]
 

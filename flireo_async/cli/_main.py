@@ -15,16 +15,7 @@ import textwrap
 from collections.abc import Callable, Coroutine, Sequence
 from typing import IO, Any
 
-from . import __version__
-from ._cli_common import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_USAGE,
-    CLIError,
-    Progress,
-)
-from ._errors import (
+from .._errors import (
     APIConnectionError,
     APIResponseValidationError,
     APIStatusError,
@@ -32,6 +23,15 @@ from ._errors import (
     FlireoError,
     NotFoundError,
     PermissionDeniedError,
+)
+from .._version import __version__
+from ._common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    CLIError,
+    Progress,
 )
 
 __all__ = ["main", "build_parser"]
@@ -257,25 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
         "  flireo mock --speed 60 --rate-limit 0     (calls 60x faster, no rate limit)\n",
         formatter_class=_Formatter,
     )
-    mock.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    mock.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 = any free port)")
-    mock.add_argument(
-        "--rate-limit",
-        type=int,
-        default=100,
-        metavar="N",
-        help="requests per minute before 429 (default 100 like the API; 0 = unlimited)",
-    )
-    mock.add_argument(
-        "--speed", type=float, default=1.0, metavar="X", help="simulated time runs X times faster (default 1)"
-    )
-    mock.add_argument("--api-key", default="fl_test_fake", metavar="KEY", help="the key it accepts")
-    mock.add_argument("--seed", type=int, default=0, help="seed of the simulation (default 0)")
-    mock.add_argument(
-        "--inbound-script",
-        metavar="FILE",
-        help="JSON array of inbound calls to ring once their numbers are registered (see the README)",
-    )
+    from ..testing import _cli as fake_server
+
+    fake_server.add_arguments(mock)
     mock.set_defaults(handler=_run_mock, ctrl_c_exit=EXIT_OK)
 
     demo = commands.add_parser(
@@ -306,7 +290,7 @@ def _api_key(args: argparse.Namespace) -> str:
 
 
 def _client(args: argparse.Namespace, **settings: Any) -> Any:
-    from ._client import AsyncFlireo
+    from .._client import AsyncFlireo
 
     key = _api_key(args)
     base_url = getattr(args, "base_url", None) or os.environ.get("FLIREO_BASE_URL") or None
@@ -318,7 +302,7 @@ def _progress(args: argparse.Namespace) -> Progress:
 
 
 async def _run_export(args: argparse.Namespace) -> int:
-    from .export import _bound, export_calls, export_leads, export_usage
+    from ..export import date_bound, export_calls, export_leads, export_usage
 
     if args.what == "leads" and not args.campaign:
         raise CLIError("export leads needs --campaign ID", EXIT_USAGE)
@@ -327,8 +311,8 @@ async def _run_export(args: argparse.Namespace) -> int:
     if not 1 <= args.page_size <= 1000:
         raise CLIError("--page-size must be from 1 to 1000", EXIT_USAGE)
     try:
-        _bound(args.start_date, end=False)
-        _bound(args.end_date, end=True)
+        date_bound(args.start_date, end=False)
+        date_bound(args.end_date, end=True)
     except ValueError as exc:
         raise CLIError(str(exc), EXIT_USAGE) from None
     fmt = args.format or ("jsonl" if args.out.lower().endswith((".jsonl", ".ndjson")) else "csv")
@@ -367,14 +351,14 @@ def _writable(path: str) -> str:
 
 
 async def _run_launch(args: argparse.Namespace) -> int:
-    from ._cli_launch import (
+    from ..bulk import FileLaunchStore, LaunchStore, LaunchStoreError
+    from ._launch import (
         LaunchSummary,
         default_journal_path,
         default_results_path,
         launch_from_csv,
         print_summary,
     )
-    from .bulk import FileLaunchStore, LaunchStore, LaunchStoreError
 
     if args.rate_limit < 1:
         raise CLIError("--rate-limit must be at least 1 request per minute", EXIT_USAGE)
@@ -398,7 +382,7 @@ async def _run_launch(args: argparse.Namespace) -> int:
         "flireo calls launch " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["calls"] else "the same command"
     )
     if args.redis:
-        from .fleet import RedisLaunchStore, RedisRateLimiter
+        from ..fleet import RedisLaunchStore, RedisRateLimiter
 
         try:
             redis_store = RedisLaunchStore(
@@ -458,9 +442,9 @@ async def _run_launch(args: argparse.Namespace) -> int:
 
 
 async def _run_launch_status(args: argparse.Namespace) -> int:
-    from ._cli_common import print_table
-    from ._types import key_fingerprint
-    from .fleet import launch_status
+    from .._types import key_fingerprint
+    from ..fleet import launch_status
+    from ._common import print_table
 
     key = _api_key(args)
     try:
@@ -483,17 +467,9 @@ async def _run_launch_status(args: argparse.Namespace) -> int:
 
 
 async def _run_mock(args: argparse.Namespace) -> int:
-    from ._demo import run_mock
+    from ..testing import _cli as fake_server
 
-    return await run_mock(
-        host=args.host,
-        port=args.port,
-        rate_limit=args.rate_limit or None,
-        speed=args.speed,
-        api_key=args.api_key,
-        seed=args.seed,
-        inbound_script=args.inbound_script,
-    )
+    return await fake_server.run(args, prog="flireo")
 
 
 async def _run_demo(args: argparse.Namespace) -> int:
@@ -546,7 +522,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc), EXIT_USAGE)
     except OSError as exc:
         return _fail(f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}", EXIT_USAGE)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -17,10 +17,10 @@ import tempfile
 import time
 from typing import Any
 
-from ._cli_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CLIError, Progress, print_table
-from ._cli_launch import launch_from_csv
+from ._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CLIError, Progress, print_table
+from ._launch import launch_from_csv
 
-__all__ = ["run_demo", "run_mock", "DEMO_SPEED", "DEMO_RATE_LIMIT"]
+__all__ = ["run_demo", "DEMO_SPEED", "DEMO_RATE_LIMIT"]
 
 DEMO_SPEED = 60.0
 """Simulated seconds per real second: a 3-minute call takes 3 seconds."""
@@ -32,7 +32,7 @@ _FIRST_NAMES = ("Jan", "Sanne", "Pieter", "Emma", "Daan", "Lotte", "Bram", "Fleu
 
 def _testing() -> Any:
     try:
-        from . import testing
+        from .. import testing
     except ImportError as exc:
         raise CLIError(
             f"the fake server needs the testing extra ({exc.name} is missing): "
@@ -40,24 +40,6 @@ def _testing() -> Any:
             EXIT_USAGE,
         ) from None
     return testing
-
-
-async def run_mock(
-    *,
-    host: str,
-    port: int,
-    rate_limit: int | None,
-    speed: float,
-    api_key: str,
-    seed: int,
-    inbound_script: str | None = None,
-) -> int:
-    """Serve the fake API until Ctrl-C (prints its URL and key first)."""
-    testing = _testing()
-    await testing.serve(
-        port, rate_limit, speed, host, api_key=api_key, seed=seed, inbound_script=inbound_script
-    )
-    return EXIT_OK
 
 
 def write_leads(path: str, count: int, *, seed: int = 7) -> None:
@@ -101,9 +83,9 @@ async def _wait_for_calls(
 
 async def run_demo(*, out_dir: str | None, calls: int, progress: Progress) -> int:
     """Run the demo; exit code 0 when every call was launched."""
-    from ._client import AsyncFlireo
-    from .bulk import FileLaunchStore
-    from .export import export_usage
+    from .._client import AsyncFlireo
+    from ..bulk import FileLaunchStore
+    from ..export import export_usage
 
     testing = _testing()
     started = time.monotonic()
