@@ -10,12 +10,13 @@ from typing import Any, TypeVar
 import aiohttp
 import attrs
 
+from ._clock import Clock
 from ._config import DEFAULT_MAX_RESPONSE_BYTES, ClientConfig
 from ._errors import FlireoError
 from ._generated.resources import RawResources, Resources
 from ._logging import setup_from_env
 from ._operation import Operation
-from ._ratelimit import RateLimiter
+from ._ratelimit import LocalRateLimiter, RateLimiter
 from ._response import RawResponse
 from ._transport import Transport
 from .resources import CallsResource
@@ -64,6 +65,10 @@ class AsyncFlireo(Resources):
       :class:`~flireo_async.LocalRateLimiter` paces this process only; several processes or
       hosts on one API key share one budget with
       :class:`flireo_async.fleet.RedisRateLimiter`.
+    - ``session``: your own ``aiohttp.ClientSession`` (its connector, proxy, ``trust_env``,
+      trace configs); the client then never closes it.
+    - ``clock``: what the client waits with (``monotonic()`` and ``async sleep()``): backoff,
+      pacing and cool-downs. Tests pass a virtual clock to check waits without spending them.
     """
 
     def __init__(
@@ -81,9 +86,16 @@ class AsyncFlireo(Resources):
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         rate_limiter: RateLimiter | None = None,
         session: aiohttp.ClientSession | None = None,
+        clock: Clock | None = None,
     ) -> None:
         setup_from_env()
-        extra: dict[str, Any] = {} if rate_limiter is None else {"rate_limiter": rate_limiter}
+        extra: dict[str, Any] = {}
+        if clock is not None:
+            extra["clock"] = clock
+            if rate_limiter is None:
+                rate_limiter = LocalRateLimiter(clock=clock)
+        if rate_limiter is not None:
+            extra["rate_limiter"] = rate_limiter
         config = ClientConfig.from_env(
             api_key,
             base_url,

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from ._clock import SYSTEM_CLOCK, Clock
 from ._errors import FlireoError
 from ._ratelimit import LocalRateLimiter, RateLimiter
 
@@ -79,6 +80,8 @@ class ClientConfig:
     rate_limiter: RateLimiter = attrs.field(factory=LocalRateLimiter)
     """Who paces the requests: in-process by default; see :mod:`flireo_async.fleet` for a
     budget shared by many processes."""
+    clock: Clock = attrs.field(default=SYSTEM_CLOCK, repr=False)
+    """What the client waits with (retry backoff; the default rate limiter's pacing too)."""
 
     def __attrs_post_init__(self) -> None:
         _check_api_key(self.api_key)
@@ -126,6 +129,7 @@ class ClientConfig:
                 _is_int(self.max_response_bytes) and self.max_response_bytes >= 1,
                 "an integer >= 1 (bytes)",
             ),
+            ("clock", isinstance(self.clock, Clock), "a Clock (monotonic() and async sleep())"),
             (
                 "rate_limiter",
                 isinstance(self.rate_limiter, RateLimiter),

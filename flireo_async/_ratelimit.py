@@ -21,7 +21,11 @@ import time
 from collections.abc import Awaitable, Callable, Hashable, Mapping
 from typing import Protocol, runtime_checkable
 
+from ._clock import SYSTEM_CLOCK
+from ._clock import Clock as ClockObject
 from ._response import RateLimitState
+
+_EPSILON = 1e-9
 
 __all__ = [
     "Pacer",
@@ -164,8 +168,8 @@ class TokenBucket:
         if self.per_minute is None:
             return True
         self._refill(now)
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
+        if self._tokens >= 1.0 - _EPSILON:
+            self._tokens = max(0.0, self._tokens - 1.0)
             return True
         return False
 
@@ -183,8 +187,11 @@ class TokenBucket:
                 if self.per_minute is None:
                     break
                 self._refill(now)
-                if self._tokens >= 1.0:
-                    self._tokens -= 1.0
+                # The tolerance absorbs float rounding: a refill that should reach exactly one
+                # token may land a hair below it, and a clock that only moves when slept on
+                # would then be asked for sleeps too small to advance it.
+                if self._tokens >= 1.0 - _EPSILON:
+                    self._tokens = max(0.0, self._tokens - 1.0)
                     break
                 await self._sleep((1.0 - self._tokens) / self._rate)
         return self._clock() - start
@@ -261,7 +268,7 @@ class SlidingWindow:
         async with self._lock:
             while True:
                 now = self._clock()
-                while self._times and self._times[0] <= now - self.seconds:
+                while self._times and self._times[0] <= now - self.seconds + _EPSILON:
                     self._times.popleft()
                 if len(self._times) < self.requests:
                     self._times.append(now)
@@ -362,16 +369,16 @@ class LocalRateLimiter:
 
     Right for one process. Several processes (replicas, workers) on one API key each get the
     whole budget and together exceed it; share one budget with
-    :class:`flireo_async.fleet.RedisRateLimiter` instead.
+    :class:`flireo_async.fleet.RedisRateLimiter` instead. ``clock`` is what it waits with
+    (the system clock unless a test gives a virtual one).
     """
 
-    def __init__(self, *, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep) -> None:
-        self._clock = clock
-        self._sleep = sleep
+    def __init__(self, *, clock: ClockObject = SYSTEM_CLOCK) -> None:
+        self.clock = clock
 
     def pacer(self, key_id: str, per_minute: int | None) -> LocalPacer:
         """A new in-process pacer (the key does not matter: nothing is shared)."""
-        return LocalPacer(per_minute, clock=self._clock, sleep=self._sleep)
+        return LocalPacer(per_minute, clock=self.clock.monotonic, sleep=self.clock.sleep)
 
     def __repr__(self) -> str:
         return "LocalRateLimiter()"

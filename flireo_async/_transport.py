@@ -314,7 +314,7 @@ class Transport:
                 if not retry:
                     raise
                 ambiguous_before = ambiguous_before or verdict.carried_out == "maybe"
-                await asyncio.sleep(_retry.backoff(attempt))
+                await self.config.clock.sleep(_retry.backoff(attempt))
                 attempt += 1
                 continue
 
@@ -362,7 +362,7 @@ class Transport:
                 "%s %s -> %d (attempt %d), retrying in %.2fs", op.method, op.path, status, attempt + 1, wait
             )
             if wait:
-                await asyncio.sleep(wait)
+                await self.config.clock.sleep(wait)
             attempt += 1
 
     # -- rate-limit waits: every one bounded by max_retry_wait --------------------------------

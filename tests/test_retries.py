@@ -22,6 +22,7 @@ from flireo_async import (
     _retry,
 )
 
+from .clock import VirtualClock
 from .conftest import AGENT, BASE, KEY
 
 REAL_BACKOFF = _retry.backoff
@@ -162,13 +163,14 @@ async def test_plain_404_on_delete_still_raises(mocked: aioresponses, client: As
         await client.agents.delete("a1")
 
 
-async def test_retry_after_seconds_is_honoured(mocked: aioresponses, client: AsyncFlireo) -> None:
+async def test_retry_after_seconds_is_honoured(mocked: aioresponses) -> None:
     url = f"{BASE}/assistants/a1"
     mocked.get(url, status=429, headers={"Retry-After": "1"}, payload={"error": "Rate limit exceeded"})
     mocked.get(url, payload={"assistant": AGENT})
-    start = time.monotonic()
-    await client.agents.get("a1")
-    assert time.monotonic() - start >= 0.95
+    clock = VirtualClock()
+    async with AsyncFlireo(api_key=KEY, base_url=BASE, rate_limit=None, clock=clock) as client:
+        await client.agents.get("a1")
+    assert clock.sleeps == [1.0]
 
 
 async def test_retry_after_http_date_is_honoured(mocked: aioresponses, client: AsyncFlireo) -> None:
@@ -176,10 +178,12 @@ async def test_retry_after_http_date_is_honoured(mocked: aioresponses, client: A
     when = email.utils.formatdate(time.time() + 2, usegmt=True)
     mocked.get(url, status=429, headers={"Retry-After": when}, payload={"error": "Rate limit exceeded"})
     mocked.get(url, payload={"assistant": AGENT})
-    start = time.monotonic()
-    await client.agents.get("a1")
+    clock = VirtualClock()
+    async with AsyncFlireo(api_key=KEY, base_url=BASE, rate_limit=None, clock=clock) as client:
+        await client.agents.get("a1")
     # HTTP dates have one-second resolution: the wait is between 1 and 2 seconds.
-    assert time.monotonic() - start >= 0.9
+    assert len(clock.sleeps) == 1
+    assert 0.9 <= clock.sleeps[0] <= 2.0
 
 
 def test_parse_retry_after_forms() -> None:
@@ -199,11 +203,11 @@ async def test_retry_after_past_the_cap_raises_at_once(mocked: aioresponses) -> 
         payload={"error": "Rate limit exceeded", "retry_after": 120},
     )
     mocked.get(url, payload={"assistant": AGENT})
-    async with AsyncFlireo(api_key=KEY, base_url=BASE, rate_limit=None, max_retry_wait=10) as c:
-        start = time.monotonic()
+    clock = VirtualClock()
+    async with AsyncFlireo(api_key=KEY, base_url=BASE, rate_limit=None, max_retry_wait=10, clock=clock) as c:
         with pytest.raises(RateLimitError) as info:
             await c.agents.get("a1")
-        assert time.monotonic() - start < 1.0
+    assert clock.sleeps == []  # raised at once
     assert info.value.retry_after == 120
     assert count(mocked, "GET", url) == 1
 

@@ -23,6 +23,7 @@ from flireo_async import (
 )
 from flireo_async._generated.models import UsageList
 
+from .clock import VirtualClock
 from .conftest import AGENT
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -60,27 +61,27 @@ async def agent_handler(_: web.Request) -> web.Response:
 
 async def test_pacing_spreads_requests_over_the_allowed_rate(serve: Any) -> None:
     base = await serve({"GET /assistants/{id}": agent_handler})
-    # 600/min: a burst of 30, then 9.5 per second. 50 requests need at least (50-30)/9.5 s.
-    async with AsyncFlireo(api_key="k", base_url=base, rate_limit=600) as client:
-        start = time.monotonic()
+    # 600/min: a burst of 30, then 9.5 per second: 50 requests take (50 - 30) / 9.5 s.
+    clock = VirtualClock()
+    async with AsyncFlireo(api_key="k", base_url=base, rate_limit=600, clock=clock) as client:
         await asyncio.gather(*(client.agents.get("a1") for _ in range(50)))
-        elapsed = time.monotonic() - start
-    assert elapsed >= (50 - 30) / 9.5 * 0.95
+    assert (50 - 30) / 9.5 - 1e-6 <= clock.elapsed <= (50 - 30) / 9.5 + 0.11
 
 
 async def test_no_pacing_when_rate_limit_is_none(serve: Any) -> None:
     base = await serve({"GET /assistants/{id}": agent_handler})
-    async with AsyncFlireo(api_key="k", base_url=base, rate_limit=None) as client:
-        start = time.monotonic()
+    clock = VirtualClock()
+    async with AsyncFlireo(api_key="k", base_url=base, rate_limit=None, clock=clock) as client:
         await asyncio.gather(*(client.agents.get("a1") for _ in range(50)))
-        assert time.monotonic() - start < 2.0
+    assert clock.sleeps == []
 
 
 async def test_remaining_zero_header_makes_the_client_wait_for_reset(serve: Any) -> None:
     calls: list[float] = []
+    clock = VirtualClock()
 
     async def handler(_: web.Request) -> web.Response:
-        calls.append(time.monotonic())
+        calls.append(clock.monotonic())
         remaining = "0" if len(calls) == 1 else "50"
         reset = str(int(time.time()) + 2)
         return web.json_response(
@@ -93,19 +94,20 @@ async def test_remaining_zero_header_makes_the_client_wait_for_reset(serve: Any)
         )
 
     base = await serve({"GET /assistants/{id}": handler})
-    async with AsyncFlireo(api_key="k", base_url=base, rate_limit=100) as client:
+    async with AsyncFlireo(api_key="k", base_url=base, rate_limit=100, clock=clock) as client:
         await client.agents.get("a1")
         await client.agents.get("a1")
-    assert calls[1] - calls[0] >= 0.9
+    assert 0.9 <= calls[1] - calls[0] <= 2.0  # until Reset, two seconds ahead at most
 
 
 async def test_a_429_cools_down_every_task_of_the_client(serve: Any) -> None:
     times: list[float] = []
     first = True
+    clock = VirtualClock()
 
     async def handler(_: web.Request) -> web.Response:
         nonlocal first
-        times.append(time.monotonic())
+        times.append(clock.monotonic())
         if first:
             first = False
             return web.json_response(
@@ -114,7 +116,9 @@ async def test_a_429_cools_down_every_task_of_the_client(serve: Any) -> None:
         return web.json_response({"assistant": AGENT})
 
     base = await serve({"GET /assistants/{id}": handler})
-    async with AsyncFlireo(api_key="k", base_url=base, rate_limit=None, max_concurrency=1) as client:
+    async with AsyncFlireo(
+        api_key="k", base_url=base, rate_limit=None, max_concurrency=1, clock=clock
+    ) as client:
         # One slot: the first request gets the 429; the other nine were queued behind it and
         # must all wait out the same Retry-After instead of hitting the server at once.
         await asyncio.gather(*(client.agents.get("a1") for _ in range(10)))
@@ -124,22 +128,22 @@ async def test_a_429_cools_down_every_task_of_the_client(serve: Any) -> None:
 
 async def test_control_commands_are_paced_per_call(serve: Any) -> None:
     hits: dict[str, list[float]] = {}
+    clock = VirtualClock()
 
     async def handler(request: web.Request) -> web.Response:
-        hits.setdefault(request.match_info["id"], []).append(time.monotonic())
+        hits.setdefault(request.match_info["id"], []).append(clock.monotonic())
         return web.json_response({"success": True})
 
     base = await serve({"POST /calls/{id}/control": handler})
-    async with AsyncFlireo(api_key="k", base_url=base, rate_limit=None) as client:
+    async with AsyncFlireo(api_key="k", base_url=base, rate_limit=None, clock=clock) as client:
         # Ten commands per call go out at once; two different calls do not share a window.
-        start = time.monotonic()
         await asyncio.gather(*(client.calls.say(f"call-{i % 2}", "hi") for i in range(20)))
-        assert time.monotonic() - start < 2.0
+        assert clock.sleeps == []
         assert {k: len(v) for k, v in hits.items()} == {"call-0": 10, "call-1": 10}
-        task = asyncio.ensure_future(client.calls.end("call-0"))
-        await asyncio.sleep(0.3)
-        assert not task.done(), "the 11th command on one call waits for the per-call window"
-        task.cancel()
+        # The 11th command on one call waits until the first leaves the 60-second window.
+        await client.calls.end("call-0")
+    assert clock.sleeps == [60.0]
+    assert hits["call-0"][-1] - hits["call-0"][0] == 60.0
 
 
 # -- concurrency -----------------------------------------------------------------------------
@@ -204,14 +208,22 @@ async def test_pagination_over_2500_logs_with_prefetch(serve: Any) -> None:
 
 async def test_prefetch_overlaps_page_requests(serve: Any) -> None:
     seen: list[tuple[int, int]] = []
-    base = await serve({"GET /usage": usage_server(2000, seen, delay=0.1)})
+    pages = usage_server(2000, seen)
+    in_flight = peak = 0
+
+    async def slow_pages(request: web.Request) -> web.StreamResponse:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.01)  # long enough for the paginator to ask for the next pages
+        in_flight -= 1
+        return await pages(request)
+
+    base = await serve({"GET /usage": slow_pages})
     async with AsyncFlireo(api_key="k", base_url=base, rate_limit=None, prefetch=4) as client:
-        start = time.monotonic()
         count = sum([1 async for _ in client.usage.list(limit=100)])
-        elapsed = time.monotonic() - start
     assert count == 2000
-    # 20 pages of 0.1 s: sequential would take 2 s; with 4 ahead it is about a quarter.
-    assert elapsed < 1.2
+    assert peak == 4, "four pages are requested at once, not one after the other"
 
 
 async def test_paginator_memory_holds_at_most_prefetch_plus_one_pages(serve: Any) -> None:

@@ -8,7 +8,6 @@ body)`` or ``(status, body, headers)``; it raises :class:`ApiError` for an error
 
 from __future__ import annotations
 
-import asyncio
 import re
 import zoneinfo
 from collections.abc import Awaitable, Callable
@@ -176,7 +175,7 @@ class Handlers:
         if offset < 0:
             raise validation_error("offset: must be >= 0")
         if self.options.page_delay > 0:
-            await asyncio.sleep(self.options.page_delay)
+            await self.fake.sleep(self.options.page_delay)
         return {
             key: items[offset : offset + limit],
             "pagination": {"total": len(items), "limit": limit, "offset": offset},

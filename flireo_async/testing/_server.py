@@ -14,7 +14,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
@@ -67,6 +67,8 @@ class FakeFlireo:
         failure_share: share (0..1) of outbound calls that fail instead of connecting.
         seed: seeds ids, call outcomes and fault draws, so a run can be reproduced.
         page_delay: real seconds added to every paginated list response.
+        sleep: how the injected delays (``latency`` faults, ``page_delay``) are waited out;
+            a test may record them instead of spending them.
         credits: the organization's prepaid minutes; at 0 or below outbound calls get 402.
         delete_status: 200 (``{"success": true}``) or 204 (no body) for every DELETE.
         leads_pagination: whether ``GET /campaigns/{id}/leads`` pages (else returns all leads
@@ -101,10 +103,12 @@ class FakeFlireo:
         campaign_concurrency: int = 3,
         webhook_redeliveries: int = 3,
         spec: Mapping[str, Any] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if delete_status not in (200, 204):
             raise ValueError("delete_status must be 200 or 204")
         self.api_key = api_key
+        self.sleep = sleep
         self.host = host
         self.port = port
         self.seed = seed
@@ -426,7 +430,7 @@ class FakeFlireo:
         delay = self.faults.latency_for(op)
         if delay > 0:
             record.fault = "latency"
-            await asyncio.sleep(delay)
+            await self.sleep(delay)
         refusal = self.faults.refusal(op)
         if refusal is not None:
             record.fault = "status_429" if refusal.status == 429 else "status_5xx"
