@@ -22,6 +22,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "flireo_async"
 
 CORE = {
+    "_clock",
     "_config",
     "_convert",
     "_errors",
