@@ -129,7 +129,9 @@ def _report_gap(cls: type, wire: str, what: str) -> None:
     logger.debug("%s.%s: %s (logged once per model and field)", cls.__name__, wire, what)
 
 
-def _make_converter(*, lenient: bool) -> _Converter:
+def _make_converter(*, lenient: bool, compiled: bool = True) -> _Converter:
+    """A converter; ``compiled=False`` decodes every model with the precise slow path only
+    (what the compiled decoders must agree with)."""
     conv = _Converter(detailed_validation=False)
     conv.lenient = lenient
     conv.tagged_unions = {}
@@ -182,7 +184,10 @@ def _make_converter(*, lenient: bool) -> _Converter:
     conv.register_structure_hook_factory(_is_dict, lambda t: _dict_hook(conv, t))
     conv.register_structure_hook_factory(_is_literal, _literal_hook)
     conv.register_structure_hook_factory(_is_union, lambda t: _union_hook(conv, t))
-    conv.register_structure_hook_factory(attrs.has, lambda cls: _attrs_structure_hook(conv, cls))
+    if compiled:
+        conv.register_structure_hook_factory(attrs.has, lambda cls: _attrs_structure_hook(conv, cls))
+    else:
+        conv.register_structure_hook_factory(attrs.has, lambda cls: _attrs_structure_slow(conv, cls))
     conv.register_unstructure_hook_factory(attrs.has, lambda cls: _attrs_unstructure_hook(conv, cls))
     return conv
 
