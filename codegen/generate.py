@@ -372,11 +372,11 @@ def pydoc(text: str, indent: int = 8) -> str:
 
 
 def ref_name(schema: dict[str, Any]) -> str:
-    return schema["$ref"].rsplit("/", 1)[-1]
+    return str(schema["$ref"]).rsplit("/", 1)[-1]
 
 
 def py_hint(schema: dict[str, Any]) -> str:
-    kind = schema.get("type")
+    kind: str = schema["type"]
     if isinstance(kind, list):
         kind = next(k for k in kind if k != "null")
     if kind == "string" and schema.get("format") == "date-time":

@@ -652,13 +652,17 @@ lenient_converter = _make_converter(lenient=True)
 """The lenient converter: responses by default."""
 
 
-def decode(value: Any, tp: type[T] | Any, *, strict: bool = True) -> T:
+@typing.overload
+def decode(value: Any, tp: type[T], *, strict: bool = True) -> T: ...
+@typing.overload
+def decode(value: Any, tp: Any, *, strict: bool = True) -> Any: ...
+def decode(value: Any, tp: Any, *, strict: bool = True) -> Any:
     """Decode parsed JSON into ``tp``; raises :class:`DecodeError` naming the bad field.
 
     ``strict=False`` tolerates missing fields as described in the module docstring.
     """
     conv = converter if strict else lenient_converter
-    return typing.cast(T, conv.structure(value, tp))
+    return conv.structure(value, tp)
 
 
 def encode(value: Any) -> Any:

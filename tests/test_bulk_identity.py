@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import collections
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,7 @@ async def agent_id(client: AsyncFlireo) -> str:
     return (await client.agents.create(name="Identity agent")).id
 
 
-def leads(agent_id: str, numbers: list[int]) -> list[OutboundCallRequest]:
+def leads(agent_id: str, numbers: Iterable[int]) -> list[OutboundCallRequest]:
     return [OutboundCallRequest(destination=phone(i), assistant_id=agent_id) for i in numbers]
 
 
@@ -383,10 +383,11 @@ async def test_invalid_destinations_fail_without_being_sent(
 
 def test_create_many_checks_its_arguments(tmp_path: Path) -> None:
     client = AsyncFlireo(api_key="k", base_url="http://127.0.0.1:9/api/v1")
-    for bad, message in [
+    cases: list[tuple[dict[str, Any], str]] = [
         (dict(max_in_flight=0), "max_in_flight"),
         (dict(journal=tmp_path / "j", store=FileLaunchStore(tmp_path / "k")), "not both"),
-    ]:
+    ]
+    for bad, message in cases:
         with pytest.raises(ValueError, match=message):
             client.calls.create_many([], **bad)
     with pytest.raises(TypeError, match="key must be a function"):

@@ -374,7 +374,7 @@ def test_mock_serves_until_ctrl_c() -> None:
         async def use() -> str:
             async with AsyncFlireo(api_key=key, base_url=url, strict_responses=True) as client:
                 agent = await client.agents.create(name="Against the mock")
-                return (await client.agents.get(agent.id)).name
+                return str((await client.agents.get(agent.id)).name)
 
         assert asyncio.run(use()) == "Against the mock"
         process.send_signal(signal.SIGINT)

@@ -38,6 +38,7 @@ from flireo_async.models import (
 )
 from flireo_async.testing import FakeFlireo
 from flireo_async.webhooks._signature import compute_signature
+from tests.typed import present
 
 pytest_plugins = ["flireo_async.testing.pytest_plugin"]
 
@@ -103,7 +104,7 @@ async def test_agents_crud(flireo_client: AsyncFlireo, flireo_fake: FakeFlireo) 
     )
     assert agent.name == "Support"
     assert agent.is_active is True
-    assert agent.stt_config.provider == "deepgram"  # filled in by the server
+    assert present(agent.stt_config).provider == "deepgram"  # filled in by the server
     assert (await client.agents.get(agent.id)).business_name == "Acme"
     updated = await client.agents.update(agent.id, business_name=None, first_message="Hallo")
     assert updated.business_name is None
@@ -234,7 +235,7 @@ async def test_campaigns_and_leads_crud(flireo_client: AsyncFlireo) -> None:
     with pytest.raises(BadRequestError):
         await client.campaigns.update(campaign.id, status="completed")
     with pytest.raises(NotFoundError):
-        await client.campaigns.create(name="x", agent_id="missing", **SCHEDULE)
+        await client.campaigns.create(name="x", agent_id="missing", **SCHEDULE)  # type: ignore[call-overload]
     assert [c.id for c in await client.campaigns.list()] == [campaign.id]
     await client.campaigns.delete(campaign.id)
     assert await client.campaigns.list() == []
@@ -281,7 +282,7 @@ async def test_byok_domains_organization_and_voices(
         await client.domains.list_resend_domains()  # no Resend key any more
 
     org = await client.organization.get(include_children=True)
-    assert org.minutes_balance > 0
+    assert present(org.minutes_balance) > 0
     assert org.active_agents == 0
     assert org.children == []
     voices = await client.voices.list()
@@ -342,7 +343,7 @@ async def test_outbound_call_lifecycle_with_signed_webhooks(
 
     page = await client.usage.list()
     assert [log.duration_sec for log in page.items] == [call.duration_seconds]
-    assert page.response.summary.total_calls == 1
+    assert present(page.response.summary).total_calls == 1
 
 
 async def test_webhook_events_filter_unsigned_and_broken_receivers(
@@ -438,7 +439,7 @@ async def test_calls_pagination_visits_every_call_once_in_order(flireo_fake: Fak
         assert ids == [c["id"] for c in reversed(seeded)]  # newest first
         pages = [page async for page in client.calls.list(limit=100).pages()]
     assert [len(p.items) for p in pages] == [100, 100, 50]
-    assert [p.pagination.offset for p in pages] == [0, 100, 200]
+    assert [present(p.pagination).offset for p in pages] == [0, 100, 200]
     # Inbound ids carry "+": the SDK percent-encodes them and the fake decodes them.
     inbound = next(c for c in seeded if "+" in c["id"])
     async with AsyncFlireo(
@@ -460,8 +461,10 @@ async def test_usage_pagination_and_period_filter(
     )
     page = await window
     assert len(page.items) == 10
-    assert page.pagination.total == 10
-    assert page.response.summary.total_duration_seconds == sum(log["duration_sec"] for log in seeded[10:20])
+    assert present(page.pagination).total == 10
+    assert present(page.response.summary).total_duration_seconds == sum(
+        log["duration_sec"] for log in seeded[10:20]
+    )
 
 
 async def test_leads_pagination(flireo_client: AsyncFlireo) -> None:

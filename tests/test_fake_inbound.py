@@ -17,7 +17,8 @@ from aiohttp import web
 
 from flireo_async import AsyncFlireo, RequestValidationError
 from flireo_async.testing import FakeFlireo, WebhookDelivery
-from flireo_async.webhooks import WebhookVerificationError, verify
+from flireo_async.webhooks import ToolCallsMessage, WebhookVerificationError, verify
+from tests.typed import present
 
 SECRET = "whsec_fake_inbound_77"
 CALLER = "+31612345678"
@@ -212,7 +213,7 @@ async def test_assistant_reply_can_move_the_call_to_another_webhook() -> None:
     assert w.receiver.events("/hook") == ["assistant-request"]
     assert w.receiver.events("/per-call") == ["end-of-call-report"]
     _, headers, body = w.receiver.received[-1]
-    assert verify(body, headers, "whsec_per_call").call.id == call.id
+    assert present(verify(body, headers, "whsec_per_call").call).id == call.id
 
 
 # -- tool-calls -------------------------------------------------------------------------------------
@@ -288,11 +289,15 @@ async def test_tool_with_its_own_server_gets_its_own_url_and_secret() -> None:
     assert [t.result for t in call.tool_calls] == ["/tools", "/flat"]
     received = {path: (headers, body) for path, headers, body in w.receiver.received}
     headers, body = received["/tools"]
-    assert verify(body, headers, "whsec_tool_own").tool_call_list[0].function.name == "nested_tool"
+    own = verify(body, headers, "whsec_tool_own")
+    assert isinstance(own, ToolCallsMessage)
+    assert own.tool_call_list[0].function.name == "nested_tool"
     with pytest.raises(WebhookVerificationError):
         verify(body, headers, SECRET)
     headers, body = received["/flat"]  # no secret of its own: the agent's signs it
-    assert verify(body, headers, SECRET).tool_call_list[0].function.name == "flat_tool"
+    flat = verify(body, headers, SECRET)
+    assert isinstance(flat, ToolCallsMessage)
+    assert flat.tool_call_list[0].function.name == "flat_tool"
 
 
 async def test_async_tool_is_not_waited_for_and_its_message_is_spoken() -> None:
@@ -373,8 +378,8 @@ async def test_inbound_call_record_usage_and_events() -> None:
     assert fetched.number_id == number_id
     assert fetched.assistant_phone == "+31850835037"
     assert fetched.duration_seconds == 4
-    assert fetched.summary.startswith(f"Inbound call from {CALLER} lasted 4 seconds")
-    assert usage.pagination.total == 1
+    assert present(fetched.summary).startswith(f"Inbound call from {CALLER} lasted 4 seconds")
+    assert present(usage.pagination).total == 1
     statuses = [
         json.loads(body)["message"]["call"]["status"]
         for _, headers, body in w.receiver.received

@@ -134,7 +134,7 @@ async def test_fake_server_process_rings_scripted_calls(tmp_path: Path) -> None:
             await router.start(port=0) as server,
             AsyncFlireo(api_key=key, base_url=url, rate_limit=None) as client,
         ):
-            agent = await client.agents.create(
+            agent = await client.agents.create(  # type: ignore[call-overload]  # plain dicts
                 name="Scripted",
                 webhook_url=server.url,
                 webhook_secret=SECRET,

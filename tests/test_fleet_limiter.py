@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -19,9 +20,9 @@ from flireo_async.testing import FakeFlireo, RedisServer, busiest_window
 from .conftest import free_port
 
 
-async def held(coro: object, seconds: float = 0.3) -> bool:
+async def held(coro: Awaitable[Any], seconds: float = 0.3) -> bool:
     """Whether ``coro`` is still waiting after ``seconds`` (it is cancelled then)."""
-    task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+    task = asyncio.ensure_future(coro)
     done, _ = await asyncio.wait({task}, timeout=seconds)
     if done:
         task.result()
@@ -66,7 +67,7 @@ async def test_a_429_cools_everyone_down_capped_by_max_retry_wait(redis_url: str
             raw = aioredis.Redis.from_url(redis_url)
             keys = [k async for k in raw.scan_iter("flireo:rl:*")]
             state = next(k for k in keys if not k.endswith((b":members",)))
-            cool = int(await raw.hget(state, "cool"))
+            cool = int(await raw.hget(state, "cool") or 0)
             seconds, micros = await raw.time()
             await raw.aclose()
             left = cool - (seconds * 1000 + micros // 1000)

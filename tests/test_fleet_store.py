@@ -265,6 +265,8 @@ async def test_no_api_key_or_secret_reaches_redis(fake: FakeFlireo, redis_url: s
             kind = await raw.type(key)
             if kind == b"hash":
                 for field, value in (await raw.hgetall(key)).items():
+                    assert isinstance(field, bytes)
+                    assert isinstance(value, bytes)
                     dump += field + value
         assert dump
         assert fake.api_key.encode() not in dump

@@ -14,7 +14,7 @@ import math
 import time
 import typing
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import pytest
@@ -35,6 +35,7 @@ from flireo_async import (
     RateLimitError,
     RequestValidationError,
     ResponseTooLargeError,
+    UnsetType,
     _convert,
     _retry,
 )
@@ -57,6 +58,7 @@ from flireo_async.webhooks import (
     sign,
     verify,
 )
+from tests.typed import present
 
 KEY = "fl_live_hostile_secret_key_0123456789"
 SECRET = "whsec_hostile"
@@ -613,7 +615,7 @@ def client_for(base: str, **settings: Any) -> AsyncFlireo:
 
 # == 1. Decode what the real server sends ========================================================
 
-Check = Callable[[Any], None]
+Check = Callable[[Any], object]
 
 
 def _agent(agent: Any) -> None:
@@ -629,7 +631,7 @@ def _function_template(template: Any) -> None:
 
 def _transfer_template(template: Any) -> None:
     assert isinstance(template, TransferCallToolTemplate)
-    assert template.tool_config.destinations[0].number == "+31201234567"
+    assert present(present(template.tool_config).destinations)[0].number == "+31201234567"
 
 
 def _calls(page: Any) -> None:
@@ -770,7 +772,10 @@ DOCUMENTED: dict[str, tuple[str, dict[str, Any], Callable[[AsyncFlireo], Awaitab
         TOOL_TEMPLATE_FLAT,
         lambda c: c.tool_templates.get("t3"),
         lambda t: (
-            (isinstance(t, TransferCallToolTemplate) and t.tool_config.destinations[0].description == "Sales")
+            (
+                isinstance(t, TransferCallToolTemplate)
+                and present(present(t.tool_config).destinations)[0].description == "Sales"
+            )
             or pytest.fail(repr(t))
         ),
     ),
@@ -829,7 +834,7 @@ def _without(body: dict[str, Any], *path: str | int) -> dict[str, Any]:
     for part in path[:-1]:
         node = node[part]
     del node[path[-1]]
-    return copy
+    return cast(dict[str, Any], copy)
 
 
 # (route, body with a field the spec requires left out, call, where the gap must show up)
@@ -923,9 +928,9 @@ async def test_a_nested_part_missing_keeps_the_object_and_the_raw_value(serve: S
     base = await serve({f"GET /assistants/{AGENT_ID}": (200, body)})
     async with client_for(base) as client:
         agent = await client.agents.get(AGENT_ID)
-    assert agent.llm_config.model == "gpt-4o-mini"
-    assert agent.llm_config.tools is UNSET
-    assert agent.llm_config.extra["tools"] == body["assistant"]["llm_config"]["tools"]
+    assert present(agent.llm_config).model == "gpt-4o-mini"
+    assert present(agent.llm_config).tools is UNSET
+    assert present(agent.llm_config).extra["tools"] == body["assistant"]["llm_config"]["tools"]
     async with client_for(base, strict_responses=True) as strict:
         with pytest.raises(APIResponseValidationError, match=r"tools\[0\]\.description"):
             await strict.agents.get(AGENT_ID)
@@ -945,8 +950,8 @@ def test_response_only_fields_admit_unset_and_ids_do_not() -> None:
 
     hints = typing.get_type_hints(Call)
     assert hints["id"] is str
-    assert _convert.UnsetType in typing.get_args(hints["status"])
-    assert _convert.UnsetType in typing.get_args(hints["updated_at"])
+    assert UnsetType in typing.get_args(hints["status"])
+    assert UnsetType in typing.get_args(hints["updated_at"])
     assert typing.get_type_hints(CallList)["calls"] == list[Call]
     assert typing.get_type_hints(OutboundCallResponse)["call_id"] is str
     assert typing.get_type_hints(STTConfig)["provider"] is str
@@ -996,9 +1001,9 @@ async def test_older_flat_tool_template_is_normalised(older_type: str, cls: type
     assert template.extra == {}
     if older_type == "function":
         assert isinstance(template, FunctionToolTemplate)
-        assert template.tool_config.url == "https://x.example/hook"
-        assert template.tool_config.async_ is True
-        assert template.tool_config.extra == {"asyncResponse": "One moment"}
+        assert present(template.tool_config).url == "https://x.example/hook"
+        assert present(template.tool_config).async_ is True
+        assert present(template.tool_config).extra == {"asyncResponse": "One moment"}
         assert template.description == "Look a customer up"
 
 
@@ -1015,7 +1020,7 @@ async def test_domain_writes_return_a_domain_never_none(method: str, serve: Serv
     }
     base = await serve(routes)
     async with client_for(base) as client:
-        call = {
+        call: Callable[[], Awaitable[Any]] = {
             "create": lambda: client.domains.create(domain_name="mail.acme.example"),
             "refresh": lambda: client.domains.refresh(),
             "sync_resend_domain": lambda: client.domains.sync_resend_domain(resend_domain_id="r1"),
@@ -1349,7 +1354,7 @@ async def test_nan_and_infinity_are_refused_before_sending(value: float, serve: 
             await client.agents.create(name="x", silence_timeout_seconds=value)
         assert info.value.field == "silence_timeout_seconds"
         with pytest.raises(RequestValidationError) as nested:
-            await client.agents.create(
+            await client.agents.create(  # type: ignore[call-overload]  # a plain dict body
                 {"name": "x", "llm_config": {"provider": "openai", "model": "m", "temperature": value}}
             )
         assert nested.value.field == "llm_config.temperature"

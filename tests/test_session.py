@@ -22,6 +22,7 @@ from flireo_async import (
     RequestValidationError,
 )
 from flireo_async._generated.models import UsageList
+from tests.typed import present
 
 from .clock import VirtualClock
 from .conftest import AGENT
@@ -250,8 +251,8 @@ async def test_awaiting_the_paginator_gives_the_first_page_with_summary(serve: A
     assert isinstance(page, Page)
     assert isinstance(page.response, UsageList)
     assert [log.id for log in page.items][:2] == ["log-100", "log-101"]
-    assert page.pagination.total == 250
-    assert page.response.summary.total_calls == 250
+    assert present(page.pagination).total == 250
+    assert present(page.response.summary).total_calls == 250
     assert seen == [(100, 100)]
 
 
