@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install codegen codegen-check lint test demo bench clean
+.PHONY: install codegen codegen-check lint test test-pythons check demo bench clean
 
 $(STAMP): pyproject.toml constraints-test.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,22 @@ lint: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+# The oldest and newest supported Pythons, each in its own environment (.venv-3.10, ...). An
+# interpreter is found on PATH, else among pyenv's installed versions.
+PYTHONS ?= 3.10 3.13
+
+test-pythons:
+	@for v in $(PYTHONS); do \
+		py=python$$v; \
+		$$py -c pass 2>/dev/null || py=$$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/$$v.*/bin/python$$v 2>/dev/null | tail -n 1); \
+		[ -n "$$py" ] || { echo "Python $$v not found (install it, or set PYTHONS=...)"; exit 1; }; \
+		echo "== pytest on $$($$py --version)"; \
+		$(MAKE) --no-print-directory VENV=.venv-$$v PYTHON=$$py test || exit 1; \
+	done
+
+# Exactly what CI runs (.ci/run adds only the system packages).
+check: codegen-check lint test-pythons
+
 demo: $(STAMP)
 	$(VENV)/bin/flireo demo
 
@@ -39,4 +55,4 @@ bench: $(STAMP)
 	$(PY) bench/fleet.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-3.* build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -204,11 +204,15 @@ async def test_a_killed_worker_leaves_unknowns_and_a_rerun_finishes(
 
     dialed = dial_counts(fake)
     assert max(dialed.values()) == 1
-    assert len(dialed) == N  # nobody was skipped
     final = results(tmp_path / "results-9.csv")
     assert len(final) == N
     by_outcome = collections.Counter(r["outcome"] for r in final)
     assert by_outcome["launched"] + by_outcome["unknown"] == N
+    # Nobody was skipped: a lead never dialed is one the killed worker had claimed (it may have
+    # died between its claim and the request), so it is reported unknown, never silently left.
+    never_dialed = {r["destination"] for r in final} - set(dialed)
+    assert all(r["outcome"] == "unknown" for r in final if r["destination"] in never_dialed)
+    assert len(never_dialed) <= by_outcome["unknown"]
     for row in final:
         if row["outcome"] == "unknown":
             assert "stopped before recording an outcome" in row["error"]
@@ -230,12 +234,18 @@ async def test_redis_killed_mid_launch_then_restarted(
         procs = [workers.start(*a) for a in args]
         wait_until(lambda: sum(dial_counts(fake).values()) >= 100)
         server.kill()
+        codes = []
         for proc in procs:
             code, _, err = finish(proc)
-            assert code == 1
+            codes.append(code)
+            assert "Traceback" not in err
+            if code == 2:  # on a busy machine a worker may not have reached Redis before it died
+                assert "cannot reach" in err, err
+                continue
+            assert code == 1, err
             assert "Redis stopped answering" in err
             assert "the launch stopped" in err
-            assert "Traceback" not in err
+        assert 1 in codes  # the dialing worker noticed mid-launch
         stopped_at = sum(dial_counts(fake).values())
         assert stopped_at < 600
         # Nothing was dialed while Redis was away.
@@ -308,7 +318,7 @@ LIMITED_WORKER = textwrap.dedent(
 async def test_four_processes_share_one_limit(redis_url: str, tmp_path: Path) -> None:
     """600/min in 4-second windows (40 per window): the guarantee of 600 per 60 s, checked
     over several windows in seconds instead of minutes (bench/fleet.py runs the full minute)."""
-    seconds = 9.0
+    seconds = 6.0
     with FakeProcess(rate_limit=None) as fake:
         env = environment(fake)
         procs = [

@@ -79,7 +79,7 @@ FAILURES: dict[str, dict[str, Any]] = {
     "504": {"status": 504, "payload": {"error": "Gateway timeout"}},
 }
 
-# The table of the issue: which failures each kind of request retries.
+# Which failures each kind of request retries (idempotent, not idempotent, the outbound dial).
 RETRIED = {
     "GET": set(FAILURES),
     "PATCH": set(FAILURES),

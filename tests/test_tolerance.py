@@ -1,4 +1,4 @@
-"""Envelope, alias and error-shape tolerance from the facts file (aioresponses)."""
+"""Envelope, alias and error-shape tolerance: every documented form of a response decodes (aioresponses)."""
 
 from __future__ import annotations
 
