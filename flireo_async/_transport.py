@@ -441,6 +441,7 @@ class Transport:
                 return resp.status, resp.headers, raw
         except aiohttp.ClientConnectorError as exc:
             # The TCP/TLS connection was never established: nothing was sent.
+            self._defuse(exc)
             error = APIConnectionError(
                 self._redact(f"cannot connect to {url.host}: {exc.os_error or exc}"),
                 method=method,
@@ -459,6 +460,7 @@ class Transport:
             )
         except aiohttp.ClientResponseError as exc:
             # An answer aiohttp could not parse (garbage status line, oversized headers).
+            self._defuse(exc)
             error = APIConnectionError(
                 self._redact(
                     f"{method} {url.path} got an invalid HTTP response ({type(exc).__name__}: "
@@ -478,6 +480,7 @@ class Transport:
                 sent=False,
             )
         except (aiohttp.ClientError, OSError) as exc:
+            self._defuse(exc)
             error = APIConnectionError(
                 self._redact(
                     f"{method} {url.path} failed: {type(exc).__name__}: {exc}; the server may have processed it"
@@ -516,6 +519,28 @@ class Transport:
     def _redact(self, text: str) -> str:
         """``text`` with the API key blanked out (a hostile server may echo it back)."""
         return text.replace(self.config.api_key, "***")
+
+    def _defuse(self, exc: BaseException) -> None:
+        """Blank the API key out of aiohttp's exception and everything chained to it.
+
+        Ours are raised outside the except blocks so that they do not chain aiohttp's; but on
+        Python 3.10 the exception aiohttp received can stay "being handled" in the task after
+        the request returns, and become the ``__context__`` of an unrelated later exception.
+        Redacting it in place makes such a leak harmless.
+        """
+        key = self.config.api_key
+        stack: list[BaseException | None] = [exc]
+        seen: list[BaseException] = []
+        while stack:
+            item = stack.pop()
+            if item is None or any(item is other for other in seen):
+                continue
+            seen.append(item)
+            item.args = tuple(self._redact(a) if isinstance(a, str) else a for a in item.args)
+            for name, value in list(getattr(item, "__dict__", {}).items()):
+                if isinstance(value, str) and key in value:
+                    setattr(item, name, self._redact(value))
+            stack += [item.__cause__, item.__context__]
 
     @staticmethod
     def _raw(status: int, headers: Mapping[str, str], parsed: T, attempt: int) -> RawResponse[T]:
