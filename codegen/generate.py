@@ -167,7 +167,8 @@ def build_models(spec_path: Path, spec: dict[str, Any]) -> str:
     )
     text = text.replace(
         "from dataclasses import dataclass",
-        "from typing import Any\n\nimport attrs\n\nfrom .._types import UNSET, TaggedUnion, UnsetType, redacted_repr",
+        "from typing import Any\n\nimport attrs\n\nfrom .._model import Model\n"
+        "from .._types import UNSET, TaggedUnion, UnsetType, redacted_repr",
     )
     text = text.replace("UNSET, TaggedUnion,", "UNSET, OlderShape, TaggedUnion,")
     text = HEADER + '"""Models of the Flireo API, one attrs class per schema of the spec."""\n\n' + text
@@ -344,9 +345,13 @@ def load_models(source: str) -> types.ModuleType:
     name = "_codegen_models"
     module = types.ModuleType(name)
     sys.modules[name] = module
-    source = source.replace("from .._types", "from _codegen_types").replace(
-        "from .._convert import register_older_shapes, register_tagged_unions",
-        "register_older_shapes = register_tagged_unions = lambda table: None",
+    source = (
+        source.replace("from .._types", "from _codegen_types")
+        .replace(
+            "from .._convert import register_older_shapes, register_tagged_unions",
+            "register_older_shapes = register_tagged_unions = lambda table: None",
+        )
+        .replace("from .._model import Model", "Model = object")
     )
     code = compile(source, name, "exec")
     exec(code, module.__dict__)  # noqa: S102

@@ -27,6 +27,7 @@ CORE = {
     "_convert",
     "_errors",
     "_logging",
+    "_model",
     "_operation",
     "_pagination",
     "_query",
