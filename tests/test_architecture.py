@@ -29,6 +29,7 @@ CORE = {
     "_logging",
     "_model",
     "_operation",
+    "_options",
     "_pagination",
     "_query",
     "_ratelimit",
