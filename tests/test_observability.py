@@ -33,7 +33,9 @@ class Seen:
         self.config.on_request_start.append(self._start)
         self.config.on_request_end.append(self._end)
 
-    async def _start(self, _: Any, ctx: types.SimpleNamespace, params: aiohttp.TraceRequestStartParams) -> None:
+    async def _start(
+        self, _: Any, ctx: types.SimpleNamespace, params: aiohttp.TraceRequestStartParams
+    ) -> None:
         self.started.append((params.method, str(params.url), ctx.trace_request_ctx))
 
     async def _end(self, _: Any, __: types.SimpleNamespace, params: aiohttp.TraceRequestEndParams) -> None:
@@ -74,18 +76,24 @@ async def test_trace_configs_on_the_clients_own_session_see_each_attempt() -> No
     async with (
         recording_server(getAgent=flaky) as flaky_server,
         AsyncFlireo(
-            api_key=KEY, base_url=flaky_server.url, rate_limit=None, clock=VirtualClock(), trace_configs=[seen.config]
+            api_key=KEY,
+            base_url=flaky_server.url,
+            rate_limit=None,
+            clock=VirtualClock(),
+            trace_configs=[seen.config],
         ) as client,
     ):
         await client.agents.get("a1")
-    assert [(status, ctx["attempt"]) for (_, _, status), (_, _, ctx) in zip(seen.ended, seen.started)] == [
+    assert [
+        (status, ctx["attempt"]) for (_, _, status), (_, _, ctx) in zip(seen.ended, seen.started, strict=True)
+    ] == [
         (503, 1),
         (200, 2),
     ]
 
 
 def test_trace_configs_are_checked() -> None:
-    with pytest.raises(FlireoError, match="list of aiohttp.TraceConfig"):
+    with pytest.raises(FlireoError, match=r"list of aiohttp\.TraceConfig"):
         AsyncFlireo(api_key=KEY, trace_configs=aiohttp.TraceConfig())  # type: ignore[arg-type]
 
 
@@ -105,9 +113,11 @@ def closed_port() -> int:
 async def test_requests_go_through_your_sessions_proxy(server: RecordingServer) -> None:
     target = f"http://127.0.0.1:{closed_port()}/api/v1"
     proxy = server.url.removesuffix("/api/v1")
-    async with aiohttp.ClientSession(proxy=proxy) as session:
-        async with AsyncFlireo(api_key=KEY, base_url=target, rate_limit=None, session=session) as client:
-            agent = await client.agents.get("a1")
+    async with (
+        aiohttp.ClientSession(proxy=proxy) as session,
+        AsyncFlireo(api_key=KEY, base_url=target, rate_limit=None, session=session) as client,
+    ):
+        agent = await client.agents.get("a1")
     assert agent.id
     (sent,) = server.requests
     assert sent.headers["Host"] == target.split("/")[2]  # addressed to the target, answered by the proxy
@@ -121,9 +131,11 @@ async def test_trust_env_takes_the_proxy_from_the_environment(
     monkeypatch.setenv("HTTP_PROXY", server.url.removesuffix("/api/v1"))
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
-    async with aiohttp.ClientSession(trust_env=True) as session:
-        async with AsyncFlireo(api_key=KEY, base_url=target, rate_limit=None, session=session) as client:
-            await client.agents.get("a1")
+    async with (
+        aiohttp.ClientSession(trust_env=True) as session,
+        AsyncFlireo(api_key=KEY, base_url=target, rate_limit=None, session=session) as client,
+    ):
+        await client.agents.get("a1")
     (sent,) = server.requests
     assert sent.headers["Host"] == target.split("/")[2]
 
@@ -164,7 +176,7 @@ async def test_opentelemetry_spans_for_our_requests(
     ]
     assert all(s.kind.name == "CLIENT" for s in finished)
     # The span's context travels to the server as a W3C traceparent header.
-    for span, sent in zip(finished, server.requests):
+    for span, sent in zip(finished, server.requests, strict=True):
         assert sent.headers["traceparent"].split("-")[1] == format(span.context.trace_id, "032x")
     # The key is in a header, never in what the span records.
     assert not any(KEY in str(value) for s in finished for value in s.attributes.values())
@@ -174,9 +186,12 @@ async def test_opentelemetry_with_your_own_session(
     server: RecordingServer, spans: tuple[TracerProvider, InMemorySpanExporter]
 ) -> None:
     provider, exporter = spans
-    async with aiohttp.ClientSession(trace_configs=[create_trace_config(tracer_provider=provider)]) as session:
-        async with AsyncFlireo(api_key=KEY, base_url=server.url, rate_limit=None, session=session) as client:
-            page = await client.calls.list(limit=100)
+    tracing = create_trace_config(tracer_provider=provider)
+    async with (
+        aiohttp.ClientSession(trace_configs=[tracing]) as session,
+        AsyncFlireo(api_key=KEY, base_url=server.url, rate_limit=None, session=session) as client,
+    ):
+        page = await client.calls.list(limit=100)
     assert page.items
     (span,) = exporter.get_finished_spans()
     method, url, status = http_attributes(span)
