@@ -34,7 +34,9 @@ class AsyncFlireo(Resources):
     Use it as ``async with AsyncFlireo() as client:`` (or call :meth:`close`); a closed client
     raises :class:`~flireo_async.ClientClosedError`. A client belongs to the event loop it is
     first used in (another loop gets :class:`~flireo_async.EventLoopMismatchError`). Every
-    setting has a visible default and can be overridden for one call with :meth:`with_options`:
+    setting has a visible default and can be overridden for one call with :meth:`with_options`.
+    Every resource method also takes the per-call options ``timeout=``, ``extra_headers=``,
+    ``extra_query=`` and ``extra_body=`` (see its docstring). The settings:
 
     - ``api_key``: your key; default the ``FLIREO_API_KEY`` environment variable. A missing key,
       or one with whitespace or control characters, raises at construction (the error says

@@ -469,7 +469,11 @@ class Transport:
                 # What the session's TraceConfig callbacks see as `trace_config_ctx.trace_request_ctx`:
                 # the operation names the endpoint without the ids in its URL (a low-cardinality
                 # label for metrics), the attempt tells retries apart.
-                trace_request_ctx=types.MappingProxyType({"operation": op.id, "attempt": attempt}),
+                trace_request_ctx=(
+                    types.MappingProxyType({"operation": op.id, "attempt": attempt})
+                    if session.trace_configs
+                    else None
+                ),
             ) as resp:
                 raw = await self._read_capped(resp, method, url)
                 return resp.status, resp.headers, raw
