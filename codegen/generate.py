@@ -28,6 +28,8 @@ HEADER = (
 )
 METHODS = ("get", "post", "patch", "delete", "put")
 GENERATED = ("*.py", "*.json")
+OPTION_NAMES = ("timeout", "extra_headers", "extra_query", "extra_body")
+"""The per-call options every generated method takes (``flireo_async._options.OPTION_NAMES``)."""
 """What the generator writes (and removes before writing again) under ``_generated``."""
 
 
@@ -167,7 +169,8 @@ def build_models(spec_path: Path, spec: dict[str, Any]) -> str:
     )
     text = text.replace(
         "from dataclasses import dataclass",
-        "from typing import Any\n\nimport attrs\n\nfrom .._types import UNSET, TaggedUnion, UnsetType, redacted_repr",
+        "from typing import Any\n\nimport attrs\n\nfrom .._model import Model\n"
+        "from .._types import UNSET, TaggedUnion, UnsetType, redacted_repr",
     )
     text = text.replace("UNSET, TaggedUnion,", "UNSET, OlderShape, TaggedUnion,")
     text = HEADER + '"""Models of the Flireo API, one attrs class per schema of the spec."""\n\n' + text
@@ -344,9 +347,13 @@ def load_models(source: str) -> types.ModuleType:
     name = "_codegen_models"
     module = types.ModuleType(name)
     sys.modules[name] = module
-    source = source.replace("from .._types", "from _codegen_types").replace(
-        "from .._convert import register_older_shapes, register_tagged_unions",
-        "register_older_shapes = register_tagged_unions = lambda table: None",
+    source = (
+        source.replace("from .._types", "from _codegen_types")
+        .replace(
+            "from .._convert import register_older_shapes, register_tagged_unions",
+            "register_older_shapes = register_tagged_unions = lambda table: None",
+        )
+        .replace("from .._model import Model", "Model = object")
     )
     code = compile(source, name, "exec")
     exec(code, module.__dict__)  # noqa: S102
@@ -540,6 +547,14 @@ def describe(
         if (has_204 or op.get("x-not-found-as-none")) and not result_hint.endswith("| None"):
             result_hint += " | None"
     used |= {n for n in re.findall(r"[A-Z]\w+", result_hint) if n in defined}
+    taken = {p["name"] for p in path_params} | {q["name"] for q in query} | {f["name"] for f in body_fields}
+    for sc in op.get("x-sdk-shortcuts", []):
+        taken |= {a["name"] for a in sc.get("args", []) + sc.get("kwargs", [])}
+    clash = sorted(taken & set(OPTION_NAMES))
+    if clash:
+        # The per-call options are keyword arguments of every method: a parameter or body field
+        # of the same name would be shadowed. Rename it with x-sdk-name (or change OPTION_NAMES).
+        raise ValueError(f"{op['operationId']}: {', '.join(clash)} clashes with a per-call option")
     rate = op.get("x-rate-limit")
     shortcuts = []
     for sc in op.get("x-sdk-shortcuts", []):

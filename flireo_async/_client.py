@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -16,6 +16,7 @@ from ._errors import FlireoError
 from ._generated.resources import RawResources, Resources
 from ._logging import setup_from_env
 from ._operation import Operation
+from ._options import RequestOptions, merge_headers
 from ._ratelimit import LocalRateLimiter, RateLimiter
 from ._response import RawResponse
 from ._transport import Transport
@@ -33,7 +34,9 @@ class AsyncFlireo(Resources):
     Use it as ``async with AsyncFlireo() as client:`` (or call :meth:`close`); a closed client
     raises :class:`~flireo_async.ClientClosedError`. A client belongs to the event loop it is
     first used in (another loop gets :class:`~flireo_async.EventLoopMismatchError`). Every
-    setting has a visible default and can be overridden for one call with :meth:`with_options`:
+    setting has a visible default and can be overridden for one call with :meth:`with_options`.
+    Every resource method also takes the per-call options ``timeout=``, ``extra_headers=``,
+    ``extra_query=`` and ``extra_body=`` (see its docstring). The settings:
 
     - ``api_key``: your key; default the ``FLIREO_API_KEY`` environment variable. A missing key,
       or one with whitespace or control characters, raises at construction (the error says
@@ -65,8 +68,14 @@ class AsyncFlireo(Resources):
       :class:`~flireo_async.LocalRateLimiter` paces this process only; several processes or
       hosts on one API key share one budget with
       :class:`flireo_async.fleet.RedisRateLimiter`.
+    - ``default_headers``: headers sent with every request (a call's ``extra_headers`` go over
+      them). ``Authorization`` is refused: the client always sends its ``api_key``.
     - ``session``: your own ``aiohttp.ClientSession`` (its connector, proxy, ``trust_env``,
       trace configs); the client then never closes it.
+    - ``trace_configs``: ``aiohttp.TraceConfig`` objects for the session the client creates
+      (metrics, OpenTelemetry); with ``session=``, give them to your session instead. Each
+      HTTP attempt is traced; ``trace_config_ctx.trace_request_ctx`` holds the operation id
+      (``"getCall"``) and the attempt number.
     - ``clock``: what the client waits with (``monotonic()`` and ``async sleep()``): backoff,
       pacing and cool-downs. Tests pass a virtual clock to check waits without spending them.
     """
@@ -85,7 +94,9 @@ class AsyncFlireo(Resources):
         strict_responses: bool = False,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         rate_limiter: RateLimiter | None = None,
+        default_headers: Mapping[str, str] | None = None,
         session: aiohttp.ClientSession | None = None,
+        trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
         clock: Clock | None = None,
     ) -> None:
         setup_from_env()
@@ -96,6 +107,8 @@ class AsyncFlireo(Resources):
                 rate_limiter = LocalRateLimiter(clock=clock)
         if rate_limiter is not None:
             extra["rate_limiter"] = rate_limiter
+        if default_headers is not None:
+            extra["default_headers"] = default_headers
         config = ClientConfig.from_env(
             api_key,
             base_url,
@@ -111,7 +124,17 @@ class AsyncFlireo(Resources):
         )
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise FlireoError(f"session must be an aiohttp.ClientSession, got a {type(session).__name__}")
-        self._init(Transport(config, session=session))
+        if trace_configs is not None:
+            if session is not None:
+                raise FlireoError(
+                    "trace_configs apply to the session the client creates: with session=..., "
+                    "pass them to aiohttp.ClientSession(trace_configs=...) instead"
+                )
+            if isinstance(trace_configs, aiohttp.TraceConfig) or not all(
+                isinstance(t, aiohttp.TraceConfig) for t in trace_configs
+            ):
+                raise FlireoError("trace_configs must be a list of aiohttp.TraceConfig")
+        self._init(Transport(config, session=session, trace_configs=trace_configs))
 
     calls: CallsResource
     """Call history, outbound calls, live call control, and bulk launches (``create_many``)."""
@@ -153,6 +176,7 @@ class AsyncFlireo(Resources):
         strict_responses: bool = _KEEP,
         max_response_bytes: int = _KEEP,
         rate_limiter: RateLimiter = _KEEP,
+        default_headers: Mapping[str, str] = _KEEP,
     ) -> AsyncFlireo:
         """A client with some settings changed, for one call or a group of calls:
         ``await client.with_options(timeout=5, max_retries=0).calls.get(call_id)``.
@@ -161,6 +185,8 @@ class AsyncFlireo(Resources):
         too; closing the derived one closes nothing). It also shares the pacing (unless
         ``api_key``, ``base_url``, ``rate_limit`` or ``rate_limiter`` change) and the concurrency gate (unless
         ``max_concurrency`` changes), so derived clients do not multiply the limits.
+        ``default_headers`` are added over this client's own (a header of the same name, in any
+        case, is replaced).
         """
         changes: dict[str, Any] = {
             k: v
@@ -176,12 +202,15 @@ class AsyncFlireo(Resources):
                 strict_responses=strict_responses,
                 max_response_bytes=max_response_bytes,
                 rate_limiter=rate_limiter,
+                default_headers=default_headers,
             ).items()
             if v is not _KEEP
         }
         if isinstance(changes.get("base_url"), str):
             changes["base_url"] = changes["base_url"].rstrip("/")
         old = self._transport
+        if isinstance(changes.get("default_headers"), Mapping):
+            changes["default_headers"] = merge_headers(old.config.default_headers, changes["default_headers"])
         config = attrs.evolve(old.config, **changes)
         same_pacing = (
             config.api_key == old.config.api_key
@@ -205,13 +234,16 @@ class AsyncFlireo(Resources):
         query: Mapping[str, Any] | None = None,
         body: Any = None,
         before_send: Callable[[], Awaitable[None]] | None = None,
+        options: RequestOptions | None = None,
     ) -> RawResponse[T]:
         """Execute a generated operation (used by the resources; rarely called directly).
 
         ``before_send`` is awaited once, right before the request first goes on the wire
-        (after pacing); if it raises, nothing is sent.
+        (after pacing); if it raises, nothing is sent. ``options`` are the per-call options.
         """
-        return await self._transport.request(op, path=path, query=query, body=body, before_send=before_send)
+        return await self._transport.request(
+            op, path=path, query=query, body=body, before_send=before_send, options=options
+        )
 
     async def close(self) -> None:
         """Close the HTTP session (when the client created it); later calls raise

@@ -5,13 +5,16 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
 import attrs
 
 from ._clock import SYSTEM_CLOCK, Clock
-from ._errors import FlireoError
+from ._errors import FlireoError, RequestValidationError
+from ._options import check_headers
 from ._ratelimit import LocalRateLimiter, RateLimiter
 
 __all__ = ["ClientConfig", "DEFAULT_BASE_URL", "DEFAULT_MAX_RESPONSE_BYTES"]
@@ -63,6 +66,16 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _read_only(headers: Any) -> Any:
+    """A read-only copy of a mapping (anything else is left for the validation to name)."""
+    return MappingProxyType(dict(headers)) if isinstance(headers, Mapping) else headers
+
+
+def _header_names(headers: Mapping[str, str]) -> str:
+    # Names only: a default header may hold a credential (a gateway's or a proxy's).
+    return repr(sorted(headers))
+
+
 @attrs.frozen
 class ClientConfig:
     """The settings of an :class:`~flireo_async.AsyncFlireo`; see its docstring for each."""
@@ -82,6 +95,9 @@ class ClientConfig:
     budget shared by many processes."""
     clock: Clock = attrs.field(default=SYSTEM_CLOCK, repr=False)
     """What the client waits with (retry backoff; the default rate limiter's pacing too)."""
+    default_headers: Mapping[str, str] = attrs.field(factory=dict, converter=_read_only, repr=_header_names)
+    """Headers sent with every request (a call's ``extra_headers`` go over them); never
+    ``Authorization``. The repr shows their names only."""
 
     def __attrs_post_init__(self) -> None:
         _check_api_key(self.api_key)
@@ -136,6 +152,10 @@ class ClientConfig:
                 "a RateLimiter (LocalRateLimiter, or flireo_async.fleet.RedisRateLimiter)",
             ),
         ]
+        try:
+            check_headers(self.default_headers, "default_headers")
+        except RequestValidationError as exc:
+            raise FlireoError(f"invalid {exc}") from None
         for name, ok, expected in checks:
             if not ok:
                 value = getattr(self, name)

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+import datetime as _dt
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import attrs
 
+from ._errors import FlireoError
 from ._logging import logger
 from ._types import UnsetType
 
@@ -33,15 +35,49 @@ ItemT = TypeVar("ItemT")
 PageT = TypeVar("PageT")
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class Page(Generic[ItemT, PageT]):
     """One page: its ``items``, its ``pagination`` (``None`` when absent), its ``summary`` (usage
-    logs), and the decoded ``response`` with every other key."""
+    logs), and the decoded ``response`` with every other key.
+
+    For paging by hand: ``while page.has_next_page(): page = await page.next_page()``.
+    """
 
     items: list[ItemT]
     offset: int
     total: int | None
     response: PageT
+    _fetch: Callable[[int], Awaitable[Page[ItemT, PageT]]] | None = attrs.field(
+        default=None, eq=False, alias="fetch"
+    )
+    """Fetches the page at an offset, with the same arguments and options as this one."""
+
+    def has_next_page(self) -> bool:
+        """Whether the list goes on after this page: this page held items and the ``total``
+        the API reported lies beyond them. A list without ``pagination`` is complete."""
+        return (
+            self._fetch is not None
+            and self.total is not None
+            and bool(self.items)
+            and self.offset + len(self.items) < self.total
+        )
+
+    async def next_page(self) -> Page[ItemT, PageT]:
+        """The page right after this one's items; raises :class:`~flireo_async.FlireoError`
+        when :meth:`has_next_page` is false."""
+        if not self.has_next_page() or self._fetch is None:
+            raise FlireoError(
+                f"no next page after offset {self.offset} ({len(self.items)} items, total {self.total}); "
+                "check page.has_next_page() first"
+            )
+        return await self._fetch(self.offset + len(self.items))
+
+    def __repr__(self) -> str:
+        kind = f" {type(self.items[0]).__name__}" if self.items else ""
+        return (
+            f"Page(offset={self.offset}, items=[{len(self.items)}{kind}], total={self.total}, "
+            f"has_next_page={self.has_next_page()})"
+        )
 
     @property
     def pagination(self) -> Pagination | None:
@@ -80,8 +116,10 @@ class AsyncPaginator(Generic[ItemT, PageT]):
         offset: Any,
         limit: Any,
         prefetch: int,
+        describe: tuple[str, Mapping[str, Any]] | None = None,
     ) -> None:
         self._fetch = fetch
+        self._describe = describe
         self._items = items
         start = _as_int(offset) or 0
         self._start = max(0, start)
@@ -96,7 +134,16 @@ class AsyncPaginator(Generic[ItemT, PageT]):
         items = getattr(response, self._items)
         pagination = getattr(response, "pagination", None)
         total = None if _present(pagination) is None else _as_int(getattr(pagination, "total", None))
-        return Page(items=items, offset=offset, total=total, response=response)
+        return Page(items=items, offset=offset, total=total, response=response, fetch=self._page_at)
+
+    def __repr__(self) -> str:
+        operation, query = self._describe or ("", {})
+        shown = [operation] if operation else []
+        for name, value in query.items():
+            text = value.isoformat() if isinstance(value, (_dt.date, _dt.datetime)) else repr(value)
+            shown.append(f"{name}={text}")
+        shown.append(f"prefetch={self.prefetch}")
+        return f"AsyncPaginator({', '.join(shown)})"
 
     async def __aiter__(self) -> AsyncIterator[ItemT]:
         async for page in self.pages():

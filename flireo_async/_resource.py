@@ -17,6 +17,7 @@ import attrs
 from ._convert import DecodeError, decode, encode
 from ._errors import RequestValidationError
 from ._operation import Operation
+from ._options import QueryValue, RequestOptions
 from ._pagination import AsyncPaginator
 from ._query import encode_query
 from ._response import RawResponse
@@ -47,6 +48,7 @@ class Requester(Protocol):
         query: Mapping[str, Any] | None = None,
         body: Any = None,
         before_send: Callable[[], Awaitable[None]] | None = None,
+        options: RequestOptions | None = None,
     ) -> RawResponse[T]: ...
 
 
@@ -62,6 +64,16 @@ class BaseResource:
         self._client = client
         self._raw = raw
 
+    @staticmethod
+    def _options(
+        timeout: float | None,
+        extra_headers: Mapping[str, str] | None,
+        extra_query: Mapping[str, QueryValue] | None,
+        extra_body: Mapping[str, Any] | None,
+    ) -> RequestOptions | None:
+        """The per-call options of a method call, checked now (nothing is sent if they are bad)."""
+        return RequestOptions.build(timeout, extra_headers, extra_query, extra_body)
+
     async def _call(
         self,
         op: Operation[T],
@@ -69,8 +81,9 @@ class BaseResource:
         path: tuple[str, ...] = (),
         query: Mapping[str, Any] | None = None,
         body: Any = None,
+        options: RequestOptions | None = None,
     ) -> T:
-        response = await self._client.request(op, path=path, query=query, body=body)
+        response = await self._client.request(op, path=path, query=query, body=body, options=options)
         if self._raw:
             return cast(T, response)
         return response.parsed
@@ -81,17 +94,24 @@ class BaseResource:
         *,
         path: tuple[str, ...] = (),
         query: Mapping[str, Any] | None = None,
+        options: RequestOptions | None = None,
     ) -> AsyncPaginator[Any, T]:
         base = dict(query or {})
         # Checked now, so that `limit="10"` fails where it is written (and is never dropped).
         encode_query(op, base)
+        if options is not None:
+            options.check_query(op.id, {param.name: param.arg for param in op.query})
 
         if self._raw:
             # The first page, raw: raw_page() awaits it.
-            return cast(AsyncPaginator[Any, T], self._client.request(op, path=path, query=base))
+            return cast(
+                AsyncPaginator[Any, T], self._client.request(op, path=path, query=base, options=options)
+            )
 
         async def fetch(offset: int | UnsetType, limit: int | UnsetType) -> T:
-            return await self._call(op, path=path, query={**base, "offset": offset, "limit": limit})
+            return await self._call(
+                op, path=path, query={**base, "offset": offset, "limit": limit}, options=options
+            )
 
         assert op.items is not None
         return AsyncPaginator(
@@ -100,6 +120,10 @@ class BaseResource:
             offset=base.get("offset"),
             limit=base.get("limit"),
             prefetch=self._client.config.prefetch,
+            describe=(
+                op.id,
+                {k: v for k, v in base.items() if v is not None and not isinstance(v, UnsetType)},
+            ),
         )
 
     @staticmethod

@@ -11,7 +11,8 @@ import json
 import math
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping
+import types
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
@@ -36,6 +37,7 @@ from ._errors import (
 )
 from ._logging import logger
 from ._operation import Operation
+from ._options import RequestOptions, merge_headers
 from ._query import encode_query
 from ._ratelimit import Pacer
 from ._response import RawResponse
@@ -58,8 +60,13 @@ class _Shared:
     """What a client shares with the clients derived from it by ``with_options``: the aiohttp
     session, whether the client was closed, and the event loop the session belongs to."""
 
-    def __init__(self, session: aiohttp.ClientSession | None) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession | None,
+        trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
+    ) -> None:
         self.session = session
+        self.trace_configs = list(trace_configs or ())
         self.owns_session = session is None
         self.closed = False
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -140,9 +147,10 @@ class Transport:
         pacer: Pacer | None = None,
         gate: asyncio.Semaphore | None = None,
         shared: _Shared | None = None,
+        trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
     ) -> None:
         self.config = config
-        self._shared = shared if shared is not None else _Shared(session)
+        self._shared = shared if shared is not None else _Shared(session, trace_configs)
         # Only the client that created the shared state closes it; derived clients share it.
         self._root = shared is None
         if pacer is None:
@@ -153,10 +161,11 @@ class Transport:
         self._base_text = config.base_url.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=config.timeout)
         self._urls: dict[tuple[str, tuple[str, ...]], URL] = {}
+        # The user's default headers may replace Accept and User-Agent, never Authorization
+        # (ClientConfig refuses it there).
         self._headers = {
+            **merge_headers({"Accept": "application/json", "User-Agent": USER_AGENT}, config.default_headers),
             "Authorization": f"Bearer {config.api_key}",
-            "Accept": "application/json",
-            "User-Agent": USER_AGENT,
         }
 
     # -- session lifecycle --------------------------------------------------------------------
@@ -179,7 +188,9 @@ class Transport:
             )
         if shared.session is None:
             connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
-            shared.session = aiohttp.ClientSession(connector=connector, json_serialize=json.dumps)
+            shared.session = aiohttp.ClientSession(
+                connector=connector, json_serialize=json.dumps, trace_configs=shared.trace_configs or None
+            )
         elif shared.session.closed:
             whose = "it created" if shared.owns_session else "passed to AsyncFlireo(session=...)"
             raise ClientClosedError(
@@ -253,6 +264,7 @@ class Transport:
         query: Mapping[str, Any] | None = None,
         body: Any = None,
         before_send: Callable[[], Awaitable[None]] | None = None,
+        options: RequestOptions | None = None,
     ) -> RawResponse[T]:
         """Send one operation, with pacing, retries and decoding.
 
@@ -260,16 +272,29 @@ class Transport:
         on the wire; if it raises, nothing is sent and the exception propagates. The bulk
         launcher records "this lead is being dialed" there, so that a crash while a request
         waits for its turn never leaves a lead looking as if it might have been dialed.
+
+        ``options`` (per-call timeout and extra headers, query and body) apply to every attempt.
         """
         url = self.build_url(op, path)
         params = encode_query(op, query)
+        headers = self._headers
+        timeout = self._timeout
+        if options is not None:
+            if options.extra_query:
+                options.check_query(op.id, {param.name: param.arg for param in op.query})
+                params = {**params, **options.extra_query}
+            if options.extra_body is not None:
+                body = _merged_body(op, body, options.extra_body)
+            if options.timeout is not None:
+                timeout = aiohttp.ClientTimeout(total=options.timeout)
         if params:
             url = url.update_query(params)
-        headers = self._headers
         data: bytes | None = None
         if body is not None:
             data = encode_body(body)
             headers = {**headers, "Content-Type": "application/json"}
+        if options is not None and options.extra_headers:
+            headers = merge_headers(headers, options.extra_headers)
         self._check_loop(op.method, str(url))
         key = None
         if op.per_key_limit is not None:
@@ -298,7 +323,9 @@ class Transport:
                     if before_send is not None:
                         hook, before_send = before_send, None
                         await hook()
-                    status, resp_headers, raw = await self._send(session, op.method, url, headers, data)
+                    status, resp_headers, raw = await self._send(
+                        session, op, url, headers, data, timeout, attempt + 1
+                    )
             except APIConnectionError as exc:
                 failure: _retry.Failure = _retry.failure_of(exc) or "dropped"
                 verdict = judge(failure, idempotent=op.idempotent)
@@ -419,13 +446,16 @@ class Transport:
     async def _send(
         self,
         session: aiohttp.ClientSession,
-        method: str,
+        op: Operation[Any],
         url: URL,
         headers: Mapping[str, str],
         data: bytes | None,
+        timeout: aiohttp.ClientTimeout,
+        attempt: int,
     ) -> tuple[int, Mapping[str, str], bytes]:
         # aiohttp's exceptions carry the request (headers included, so the API key): ours are
         # raised after the except blocks, so that neither __cause__ nor __context__ holds them.
+        method = op.method
         error: APIConnectionError
         try:
             async with session.request(
@@ -433,9 +463,17 @@ class Transport:
                 url,
                 headers=headers,
                 data=data,
-                timeout=self._timeout,
+                timeout=timeout,
                 allow_redirects=False,
                 middlewares=(_single_pass(), *_session_middlewares(session)),
+                # What the session's TraceConfig callbacks see as `trace_config_ctx.trace_request_ctx`:
+                # the operation names the endpoint without the ids in its URL (a low-cardinality
+                # label for metrics), the attempt tells retries apart.
+                trace_request_ctx=(
+                    types.MappingProxyType({"operation": op.id, "attempt": attempt})
+                    if session.trace_configs
+                    else None
+                ),
             ) as resp:
                 raw = await self._read_capped(resp, method, url)
                 return resp.status, resp.headers, raw
@@ -454,7 +492,7 @@ class Transport:
             )
         except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
             error = APITimeoutError(
-                f"{method} {url.path} timed out after {self.config.timeout}s; the server may have processed it",
+                f"{method} {url.path} timed out after {timeout.total:g}s; the server may have processed it",
                 method=method,
                 url=str(url),
             )
@@ -612,6 +650,16 @@ class Transport:
                 (name.replace(key, "***"), value.replace(key, "***")) for name, value in headers.items()
             )
         return headers, raw
+
+
+def _merged_body(op: Operation[Any], body: Any, extra: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON object of ``body`` with the ``extra_body`` keys over it."""
+    if op.method == "GET":
+        raise RequestValidationError("extra_body", f"{op.id} is a GET request: it sends no body")
+    base = encode(body) if body is not None else {}
+    if not isinstance(base, dict):
+        raise RequestValidationError("extra_body", f"the body of {op.id} is not a JSON object")
+    return {**base, **extra}
 
 
 def _session_middlewares(session: aiohttp.ClientSession) -> tuple[Any, ...]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 from aiohttp import web
@@ -43,11 +43,15 @@ from tests.typed import present
 pytest_plugins = ["flireo_async.testing.pytest_plugin"]
 
 DEST = "+31612345678"
-SCHEDULE = {
-    "schedule_start_time": "09:00:00",
-    "schedule_end_time": "17:00:00",
-    "timezone": "Europe/Amsterdam",
-}
+
+
+class Schedule(TypedDict):
+    schedule_start_time: str
+    schedule_end_time: str
+    timezone: str
+
+
+SCHEDULE = Schedule(schedule_start_time="09:00:00", schedule_end_time="17:00:00", timezone="Europe/Amsterdam")
 
 
 @pytest.fixture
@@ -235,7 +239,7 @@ async def test_campaigns_and_leads_crud(flireo_client: AsyncFlireo) -> None:
     with pytest.raises(BadRequestError):
         await client.campaigns.update(campaign.id, status="completed")
     with pytest.raises(NotFoundError):
-        await client.campaigns.create(name="x", agent_id="missing", **SCHEDULE)  # type: ignore[call-overload]
+        await client.campaigns.create(name="x", agent_id="missing", **SCHEDULE)
     assert [c.id for c in await client.campaigns.list()] == [campaign.id]
     await client.campaigns.delete(campaign.id)
     assert await client.campaigns.list() == []

@@ -47,3 +47,11 @@ def test_fake_server_example_runs() -> None:
     result = run(block_after("## Testing your code with FakeFlireo"))
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "1 usage log(s)"
+
+
+def test_async_only_example_runs_from_synchronous_code() -> None:
+    code = block_after("## Async only")
+    with run_in_thread(speed=100, rate_limit=None) as fake:
+        result = run(code, {"FLIREO_API_KEY": fake.api_key, "FLIREO_BASE_URL": fake.url})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "0"  # a fresh fake server has no agents

@@ -10,6 +10,7 @@ from typing import Any, Literal, TypeAlias
 import attrs
 
 from .._convert import register_older_shapes, register_tagged_unions
+from .._model import Model
 from .._types import UNSET, OlderShape, TaggedUnion, UnsetType, redacted_repr
 
 __all__ = [
@@ -142,8 +143,8 @@ __all__ = [
 ]
 
 
-@attrs.frozen(kw_only=True)
-class Pagination:
+@attrs.frozen(kw_only=True, repr=False)
+class Pagination(Model):
     """Offset pagination metadata; more items exist while offset + len(items) < total (there is no cursor or has_more flag)."""
 
     total: int | UnsetType = attrs.field(default=UNSET, metadata={"wire": "total", "required": True})
@@ -156,8 +157,8 @@ class Pagination:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class SuccessResponse:
+@attrs.frozen(kw_only=True, repr=False)
+class SuccessResponse(Model):
     """Generic success acknowledgement returned by deletes with status 200."""
 
     success: bool | UnsetType = attrs.field(default=UNSET, metadata={"wire": "success", "required": True})
@@ -166,8 +167,8 @@ class SuccessResponse:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class ErrorDetail:
+@attrs.frozen(kw_only=True, repr=False)
+class ErrorDetail(Model):
     """Nested (older) error object carried in ErrorBody.error."""
 
     code: str = attrs.field(metadata={"wire": "code"})
@@ -182,8 +183,8 @@ class ErrorDetail:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class STTConfig:
+@attrs.frozen(kw_only=True, repr=False)
+class STTConfig(Model):
     """Speech-to-text configuration of a pipeline agent."""
 
     provider: str = attrs.field(metadata={"wire": "provider"})
@@ -224,8 +225,8 @@ class STTConfig:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class LLMMessage:
+@attrs.frozen(kw_only=True, repr=False)
+class LLMMessage(Model):
     """One chat message (system prompt, initial conversation message or transcript entry)."""
 
     role: str = attrs.field(metadata={"wire": "role"})
@@ -236,8 +237,8 @@ class LLMMessage:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class LLMDelegation:
+@attrs.frozen(kw_only=True, repr=False)
+class LLMDelegation(Model):
     """Backend model that handles reasoning and tool calls for `openai_live` agents."""
 
     model: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "model"})
@@ -248,8 +249,8 @@ class LLMDelegation:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class XAITurnDetection:
+@attrs.frozen(kw_only=True, repr=False)
+class XAITurnDetection(Model):
     """Turn detection settings for `xai_realtime` agents; out-of-range values are clamped by the server."""
 
     threshold: float | UnsetType = attrs.field(default=UNSET, metadata={"wire": "threshold"})
@@ -266,8 +267,8 @@ class XAITurnDetection:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class TTSConfig:
+@attrs.frozen(kw_only=True, repr=False)
+class TTSConfig(Model):
     """Text-to-speech configuration of a pipeline agent."""
 
     provider: str = attrs.field(metadata={"wire": "provider"})
@@ -294,8 +295,8 @@ class TTSConfig:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class TurnTaking:
+@attrs.frozen(kw_only=True, repr=False)
+class TurnTaking(Model):
     """Turn-taking and interruption timing of an agent."""
 
     endpointing_min_delay: float | UnsetType = attrs.field(
@@ -322,8 +323,8 @@ class TurnTaking:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class PronunciationRule:
+@attrs.frozen(kw_only=True, repr=False)
+class PronunciationRule(Model):
     """Literal text replacement applied before speaking (pipeline only)."""
 
     from_: str = attrs.field(metadata={"wire": "from"})
@@ -334,8 +335,8 @@ class PronunciationRule:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class BackgroundAudio:
+@attrs.frozen(kw_only=True, repr=False)
+class BackgroundAudio(Model):
     """Background ambience mixed into the call."""
 
     enabled: bool | UnsetType = attrs.field(default=UNSET, metadata={"wire": "enabled"})
@@ -348,8 +349,8 @@ class BackgroundAudio:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class SilenceConfig:
+@attrs.frozen(kw_only=True, repr=False)
+class SilenceConfig(Model):
     """Silence handling used when `autonomous_silence_handling` is on."""
 
     messages: list[str] | UnsetType = attrs.field(default=UNSET, metadata={"wire": "messages"})
@@ -368,8 +369,8 @@ class SilenceConfig:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class StructuredDataPlan:
+@attrs.frozen(kw_only=True, repr=False)
+class StructuredDataPlan(Model):
     """Structured data extraction settings of an AnalysisPlan."""
 
     enabled: bool = attrs.field(metadata={"wire": "enabled"})
@@ -382,8 +383,8 @@ class StructuredDataPlan:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class RecordingConsent:
+@attrs.frozen(kw_only=True, repr=False)
+class RecordingConsent(Model):
     """Recording consent prompt for inbound phone calls; the message is played and the caller presses 1 to agree."""
 
     enabled: bool = attrs.field(metadata={"wire": "enabled"})
@@ -394,8 +395,8 @@ class RecordingConsent:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class NestedFunctionToolFunction:
+@attrs.frozen(kw_only=True, repr=False)
+class NestedFunctionToolFunction(Model):
     """Function definition inside an OpenAI-style NestedFunctionTool."""
 
     name: str = attrs.field(metadata={"wire": "name"})
@@ -408,8 +409,8 @@ class NestedFunctionToolFunction:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class EndCallTool:
+@attrs.frozen(kw_only=True, repr=False)
+class EndCallTool(Model):
     """Built-in tool that lets the agent hang up."""
 
     type: str = attrs.field(metadata={"wire": "type"})
@@ -418,8 +419,8 @@ class EndCallTool:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class TransferDestination:
+@attrs.frozen(kw_only=True, repr=False)
+class TransferDestination(Model):
     """A phone number the agent can transfer the caller to."""
 
     type: str = attrs.field(metadata={"wire": "type"})
@@ -434,8 +435,8 @@ class TransferDestination:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class ToolServer:
+@attrs.frozen(kw_only=True, repr=False)
+class ToolServer(Model):
     """Per-tool webhook target in nested form."""
 
     url: str = attrs.field(metadata={"wire": "url"})
@@ -446,8 +447,8 @@ class ToolServer:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class GenericToolTemplate:
+@attrs.frozen(kw_only=True, repr=False)
+class GenericToolTemplate(Model):
     """A tool template with an unknown `tool_type` (its `tool_config` kept as a free-form object). The older flat shape (`type` instead of `tool_type`, the tool's keys at the top level) is normalised into `tool_type` and `tool_config` before decoding."""
 
     id: str = attrs.field(metadata={"wire": "id"})
@@ -472,8 +473,8 @@ class GenericToolTemplate:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class FunctionTemplateConfig:
+@attrs.frozen(kw_only=True, repr=False)
+class FunctionTemplateConfig(Model):
     """Configuration of a `function` tool template (a webhook tool); older records may also carry `asyncResponse`, kept as an extra key."""
 
     name: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "name"})
@@ -490,16 +491,16 @@ class FunctionTemplateConfig:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class EndCallTemplateConfig:
+@attrs.frozen(kw_only=True, repr=False)
+class EndCallTemplateConfig(Model):
     """Configuration of an `end_call` tool template (always an empty object)."""
 
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False, metadata={"extra": True})
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class TransferCallTemplateConfig:
+@attrs.frozen(kw_only=True, repr=False)
+class TransferCallTemplateConfig(Model):
     """Configuration of a `transfer_call` tool template."""
 
     destinations: list[TransferDestination] = attrs.field(metadata={"wire": "destinations"})
@@ -508,8 +509,8 @@ class TransferCallTemplateConfig:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class ToolTemplateCreate:
+@attrs.frozen(kw_only=True, repr=False)
+class ToolTemplateCreate(Model):
     """Request body to create a tool template."""
 
     name: str = attrs.field(metadata={"wire": "name"})
@@ -526,8 +527,8 @@ class ToolTemplateCreate:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class ToolTemplateUpdate:
+@attrs.frozen(kw_only=True, repr=False)
+class ToolTemplateUpdate(Model):
     """Partial update of a tool template; `tool_config` replaces the stored configuration and must match `tool_type`."""
 
     name: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "name"})
@@ -548,8 +549,8 @@ class ToolTemplateUpdate:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class Number:
+@attrs.frozen(kw_only=True, repr=False)
+class Number(Model):
     """A registered phone number whose inbound calls are answered by the assigned agent."""
 
     id: str = attrs.field(metadata={"wire": "id"})
@@ -596,8 +597,8 @@ class Number:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class NumberCreate:
+@attrs.frozen(kw_only=True, repr=False)
+class NumberCreate(Model):
     """Request body to register a phone number."""
 
     phone_number: str = attrs.field(metadata={"wire": "phone_number"})
@@ -618,8 +619,8 @@ class NumberCreate:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class NumberUpdate:
+@attrs.frozen(kw_only=True, repr=False)
+class NumberUpdate(Model):
     """Partial update of a number; send null to unassign the agent, trunk or workflow."""
 
     agent_id: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "agent_id"})
@@ -638,8 +639,8 @@ class NumberUpdate:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class NumberEnvelope:
+@attrs.frozen(kw_only=True, repr=False)
+class NumberEnvelope(Model):
     """Response wrapper holding one number."""
 
     number: Number | UnsetType = attrs.field(default=UNSET, metadata={"wire": "number", "required": True})
@@ -647,8 +648,8 @@ class NumberEnvelope:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class NumberList:
+@attrs.frozen(kw_only=True, repr=False)
+class NumberList(Model):
     """Response wrapper holding all numbers."""
 
     numbers: list[Number] | UnsetType = attrs.field(
@@ -658,8 +659,8 @@ class NumberList:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class Call:
+@attrs.frozen(kw_only=True, repr=False)
+class Call(Model):
     """A phone or web call with its outcome, transcript and analysis (read-only)."""
 
     id: str = attrs.field(metadata={"wire": "id"})
@@ -718,8 +719,8 @@ class Call:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class CallList:
+@attrs.frozen(kw_only=True, repr=False)
+class CallList(Model):
     """One page of calls with pagination metadata."""
 
     calls: list[Call] = attrs.field(metadata={"wire": "calls"})
@@ -730,8 +731,8 @@ class CallList:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class OutboundCallResponse:
+@attrs.frozen(kw_only=True, repr=False)
+class OutboundCallResponse(Model):
     """Result of placing an outbound call; the call is dialing, follow it with getCall or webhooks."""
 
     success: bool | UnsetType = attrs.field(default=UNSET, metadata={"wire": "success", "required": True})
@@ -746,8 +747,8 @@ class OutboundCallResponse:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class InjectContextCommand:
+@attrs.frozen(kw_only=True, repr=False)
+class InjectContextCommand(Model):
     """Silently adds information to the agent's context (unreliable with realtime providers)."""
 
     type: Literal["inject-context"] = attrs.field(default="inject-context", metadata={"wire": "type"})
@@ -760,8 +761,8 @@ class InjectContextCommand:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class SayCommand:
+@attrs.frozen(kw_only=True, repr=False)
+class SayCommand(Model):
     """Makes the agent speak the given text (unreliable with realtime providers)."""
 
     type: Literal["say"] = attrs.field(default="say", metadata={"wire": "type"})
@@ -774,8 +775,8 @@ class SayCommand:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class EndCallCommand:
+@attrs.frozen(kw_only=True, repr=False)
+class EndCallCommand(Model):
     """Ends the call, optionally after a last sentence."""
 
     type: Literal["end-call"] = attrs.field(default="end-call", metadata={"wire": "type"})
@@ -786,8 +787,8 @@ class EndCallCommand:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class TransferCommand:
+@attrs.frozen(kw_only=True, repr=False)
+class TransferCommand(Model):
     """Transfers the caller to a phone number or SIP URI (partially reliable with realtime providers)."""
 
     type: Literal["transfer"] = attrs.field(default="transfer", metadata={"wire": "type"})
@@ -800,8 +801,8 @@ class TransferCommand:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class CallControlResponse:
+@attrs.frozen(kw_only=True, repr=False)
+class CallControlResponse(Model):
     """Acknowledgement of a call-control command."""
 
     success: bool | UnsetType = attrs.field(default=UNSET, metadata={"wire": "success", "required": True})
@@ -812,8 +813,8 @@ class CallControlResponse:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class UsageLog:
+@attrs.frozen(kw_only=True, repr=False)
+class UsageLog(Model):
     """One usage record (a billed call) of the organization; older API versions send `minutes_used` and `cost` instead of `duration_sec`."""
 
     id: str = attrs.field(metadata={"wire": "id"})
@@ -851,8 +852,8 @@ class UsageLog:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class UsageSummary:
+@attrs.frozen(kw_only=True, repr=False)
+class UsageSummary(Model):
     """Totals over the filtered usage period."""
 
     total_calls: int | UnsetType = attrs.field(default=UNSET, metadata={"wire": "total_calls"})
@@ -873,8 +874,8 @@ class UsageSummary:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class UsageList:
+@attrs.frozen(kw_only=True, repr=False)
+class UsageList(Model):
     """One page of usage logs with pagination metadata and period totals."""
 
     logs: list[UsageLog] = attrs.field(metadata={"wire": "logs"})
@@ -889,8 +890,8 @@ class UsageList:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class SipTrunk:
+@attrs.frozen(kw_only=True, repr=False)
+class SipTrunk(Model):
     """A SIP connection to an external PBX or contact centre used to transfer calls; the password is never returned."""
 
     id: str = attrs.field(metadata={"wire": "id"})
@@ -928,8 +929,8 @@ class SipTrunk:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class SipTrunkCreate:
+@attrs.frozen(kw_only=True, repr=False)
+class SipTrunkCreate(Model):
     """Request body to create a SIP trunk."""
 
     name: str = attrs.field(metadata={"wire": "name"})
@@ -950,8 +951,8 @@ class SipTrunkCreate:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class SipTrunkEnvelope:
+@attrs.frozen(kw_only=True, repr=False)
+class SipTrunkEnvelope(Model):
     """Response wrapper holding one SIP trunk."""
 
     trunk: SipTrunk | UnsetType = attrs.field(default=UNSET, metadata={"wire": "trunk", "required": True})
@@ -959,8 +960,8 @@ class SipTrunkEnvelope:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class SipTrunkList:
+@attrs.frozen(kw_only=True, repr=False)
+class SipTrunkList(Model):
     """Response wrapper holding all SIP trunks."""
 
     trunks: list[SipTrunk] | UnsetType = attrs.field(
@@ -970,8 +971,8 @@ class SipTrunkList:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class VoiceDescription:
+@attrs.frozen(kw_only=True, repr=False)
+class VoiceDescription(Model):
     """Localized voice description."""
 
     en: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "en"})
@@ -982,8 +983,8 @@ class VoiceDescription:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class ByokKeys:
+@attrs.frozen(kw_only=True, repr=False)
+class ByokKeys(Model):
     """Vault secret id per provider (non-null means a key is configured); the keys themselves are never returned."""
 
     deepgram_secret_id: str | UnsetType | None = attrs.field(
@@ -1028,8 +1029,8 @@ class ByokKeys:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class ByokKeyRequest:
+@attrs.frozen(kw_only=True, repr=False)
+class ByokKeyRequest(Model):
     """Stores (or replaces) the organization's own API key for one provider."""
 
     provider: str = attrs.field(metadata={"wire": "provider"})
@@ -1040,8 +1041,8 @@ class ByokKeyRequest:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class ByokDeleteRequest:
+@attrs.frozen(kw_only=True, repr=False)
+class ByokDeleteRequest(Model):
     """Removes the stored key of one provider (it reverts to the platform's keys)."""
 
     provider: str = attrs.field(metadata={"wire": "provider"})
@@ -1050,8 +1051,8 @@ class ByokDeleteRequest:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class ByokProviderModel:
+@attrs.frozen(kw_only=True, repr=False)
+class ByokProviderModel(Model):
     """A model offered by a BYOK provider."""
 
     id: str = attrs.field(metadata={"wire": "id"})
@@ -1064,8 +1065,8 @@ class ByokProviderModel:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class ByokKeysEnvelope:
+@attrs.frozen(kw_only=True, repr=False)
+class ByokKeysEnvelope(Model):
     """Response wrapper holding the configured BYOK keys."""
 
     byok_keys: ByokKeys | UnsetType = attrs.field(
@@ -1077,8 +1078,8 @@ class ByokKeysEnvelope:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class DomainRecord:
+@attrs.frozen(kw_only=True, repr=False)
+class DomainRecord(Model):
     """A DNS record to create at your DNS host for the sending domain."""
 
     record: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "record"})
@@ -1099,8 +1100,8 @@ class DomainRecord:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class ResendDomain:
+@attrs.frozen(kw_only=True, repr=False)
+class ResendDomain(Model):
     """A domain that exists in your Resend account."""
 
     id: str = attrs.field(metadata={"wire": "id"})
@@ -1115,8 +1116,8 @@ class ResendDomain:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class ResendDomainList:
+@attrs.frozen(kw_only=True, repr=False)
+class ResendDomainList(Model):
     """Domains in your Resend account and the one currently selected for the organization."""
 
     domains: list[ResendDomain] = attrs.field(metadata={"wire": "domains"})
@@ -1128,8 +1129,8 @@ class ResendDomainList:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class DomainCreate:
+@attrs.frozen(kw_only=True, repr=False)
+class DomainCreate(Model):
     """Request body to create the organization's sending domain at Resend."""
 
     domain_name: str = attrs.field(metadata={"wire": "domain_name"})
@@ -1138,8 +1139,8 @@ class DomainCreate:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class ResendDomainSyncRequest:
+@attrs.frozen(kw_only=True, repr=False)
+class ResendDomainSyncRequest(Model):
     """Adopts a domain that already exists in your Resend account."""
 
     resend_domain_id: str = attrs.field(metadata={"wire": "resendDomainId"})
@@ -1148,8 +1149,8 @@ class ResendDomainSyncRequest:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class AnalysisTemplate:
+@attrs.frozen(kw_only=True, repr=False)
+class AnalysisTemplate(Model):
     """A reusable post-call extraction definition (prompts plus JSON Schema)."""
 
     id: str = attrs.field(metadata={"wire": "id"})
@@ -1184,8 +1185,8 @@ class AnalysisTemplate:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class AnalysisTemplateCreate:
+@attrs.frozen(kw_only=True, repr=False)
+class AnalysisTemplateCreate(Model):
     """Request body to create an analysis template."""
 
     name: str = attrs.field(metadata={"wire": "name"})
@@ -1202,8 +1203,8 @@ class AnalysisTemplateCreate:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class AnalysisTemplateUpdate:
+@attrs.frozen(kw_only=True, repr=False)
+class AnalysisTemplateUpdate(Model):
     """Partial update of an analysis template."""
 
     name: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "name"})
@@ -1220,8 +1221,8 @@ class AnalysisTemplateUpdate:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class AnalysisTemplateEnvelope:
+@attrs.frozen(kw_only=True, repr=False)
+class AnalysisTemplateEnvelope(Model):
     """Response wrapper holding one analysis template."""
 
     analysis_template: AnalysisTemplate | UnsetType = attrs.field(
@@ -1231,8 +1232,8 @@ class AnalysisTemplateEnvelope:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class AnalysisTemplateList:
+@attrs.frozen(kw_only=True, repr=False)
+class AnalysisTemplateList(Model):
     """Response wrapper holding all analysis templates."""
 
     analysis_templates: list[AnalysisTemplate] | UnsetType = attrs.field(
@@ -1242,8 +1243,8 @@ class AnalysisTemplateList:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class OrganizationChild:
+@attrs.frozen(kw_only=True, repr=False)
+class OrganizationChild(Model):
     """A child organization of an agency."""
 
     id: str = attrs.field(metadata={"wire": "id"})
@@ -1258,8 +1259,8 @@ class OrganizationChild:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class Campaign:
+@attrs.frozen(kw_only=True, repr=False)
+class Campaign(Model):
     """An automated outbound calling campaign over a list of leads within a daily time window (beta)."""
 
     id: str = attrs.field(metadata={"wire": "id"})
@@ -1308,8 +1309,8 @@ class Campaign:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class CampaignUpdate:
+@attrs.frozen(kw_only=True, repr=False)
+class CampaignUpdate(Model):
     """Partial update of a campaign; a completed campaign can no longer be changed."""
 
     name: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "name"})
@@ -1332,8 +1333,8 @@ class CampaignUpdate:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class CampaignLead:
+@attrs.frozen(kw_only=True, repr=False)
+class CampaignLead(Model):
     """A phone number to be called by a campaign, with its per-lead variables and call status."""
 
     id: str = attrs.field(metadata={"wire": "id"})
@@ -1370,8 +1371,8 @@ class CampaignLead:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class LeadCreate:
+@attrs.frozen(kw_only=True, repr=False)
+class LeadCreate(Model):
     """A lead to add to a campaign."""
 
     phone_number: str = attrs.field(metadata={"wire": "phone_number"})
@@ -1382,8 +1383,8 @@ class LeadCreate:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class CampaignEnvelope:
+@attrs.frozen(kw_only=True, repr=False)
+class CampaignEnvelope(Model):
     """Response wrapper holding one campaign."""
 
     campaign: Campaign | UnsetType = attrs.field(
@@ -1393,8 +1394,8 @@ class CampaignEnvelope:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class CampaignList:
+@attrs.frozen(kw_only=True, repr=False)
+class CampaignList(Model):
     """Response wrapper holding all campaigns."""
 
     campaigns: list[Campaign] | UnsetType = attrs.field(
@@ -1404,8 +1405,8 @@ class CampaignList:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class CampaignLeadList:
+@attrs.frozen(kw_only=True, repr=False)
+class CampaignLeadList(Model):
     """Leads of a campaign, oldest first; without `pagination` the list is complete."""
 
     leads: list[CampaignLead] = attrs.field(metadata={"wire": "leads"})
@@ -1415,8 +1416,8 @@ class CampaignLeadList:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class LeadEnvelope:
+@attrs.frozen(kw_only=True, repr=False)
+class LeadEnvelope(Model):
     """Response wrapper holding one campaign lead."""
 
     lead: CampaignLead | UnsetType = attrs.field(default=UNSET, metadata={"wire": "lead", "required": True})
@@ -1424,8 +1425,8 @@ class LeadEnvelope:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class WebhookCall:
+@attrs.frozen(kw_only=True, repr=False)
+class WebhookCall(Model):
     """The call a webhook message is about."""
 
     id: str = attrs.field(metadata={"wire": "id"})
@@ -1440,8 +1441,8 @@ class WebhookCall:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class WebhookPhoneNumber:
+@attrs.frozen(kw_only=True, repr=False)
+class WebhookPhoneNumber(Model):
     """The platform number involved in the call (fields are null on web calls)."""
 
     id: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "id"})
@@ -1454,8 +1455,8 @@ class WebhookPhoneNumber:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class WebhookCustomer:
+@attrs.frozen(kw_only=True, repr=False)
+class WebhookCustomer(Model):
     """The other party of the call."""
 
     number: str | UnsetType | None = attrs.field(default=UNSET, metadata={"wire": "number"})
@@ -1464,8 +1465,8 @@ class WebhookCustomer:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class ToolCallFunction:
+@attrs.frozen(kw_only=True, repr=False)
+class ToolCallFunction(Model):
     """The function the model wants to call."""
 
     name: str = attrs.field(metadata={"wire": "name"})
@@ -1476,8 +1477,8 @@ class ToolCallFunction:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class ToolCallsSimpleResponse:
+@attrs.frozen(kw_only=True, repr=False)
+class ToolCallsSimpleResponse(Model):
     """Simple tool-calls reply carrying a single result."""
 
     result: Any = attrs.field(metadata={"wire": "result"})
@@ -1486,8 +1487,8 @@ class ToolCallsSimpleResponse:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class ToolCallsErrorResponse:
+@attrs.frozen(kw_only=True, repr=False)
+class ToolCallsErrorResponse(Model):
     """Tool-calls reply telling the model that the tool failed."""
 
     error: str = attrs.field(metadata={"wire": "error"})
@@ -1496,8 +1497,8 @@ class ToolCallsErrorResponse:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class ToolCallResult:
+@attrs.frozen(kw_only=True, repr=False)
+class ToolCallResult(Model):
     """The result of one tool call in a tool-calls reply."""
 
     tool_call_id: str = attrs.field(metadata={"wire": "toolCallId"})
@@ -1508,8 +1509,8 @@ class ToolCallResult:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class ErrorBody:
+@attrs.frozen(kw_only=True, repr=False)
+class ErrorBody(Model):
     """Error response body; `error` is a short string (flat, canonical) or an ErrorDetail object (nested, older), and extra keys such as `retry_after` or `balance` may appear."""
 
     error: str | ErrorDetail = attrs.field(metadata={"wire": "error"})
@@ -1522,8 +1523,8 @@ class ErrorBody:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class SpeechConfig:
+@attrs.frozen(kw_only=True, repr=False)
+class SpeechConfig(Model):
     """Speech behaviour of an agent; every part is optional and omitted parts use platform defaults."""
 
     turn_taking: TurnTaking | UnsetType = attrs.field(default=UNSET, metadata={"wire": "turn_taking"})
@@ -1547,8 +1548,8 @@ class SpeechConfig:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class AnalysisPlan:
+@attrs.frozen(kw_only=True, repr=False)
+class AnalysisPlan(Model):
     """Post-call structured data extraction; the result lands in Call.analysis_result and in the end-of-call report's `analysis`."""
 
     structured_data_plan: StructuredDataPlan | UnsetType = attrs.field(
@@ -1568,8 +1569,8 @@ class AnalysisPlan:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class FunctionTool:
+@attrs.frozen(kw_only=True, repr=False)
+class FunctionTool(Model):
     """Flat webhook tool (canonical documented format); calls are delivered to your server as `tool-calls` webhooks."""
 
     name: str = attrs.field(metadata={"wire": "name"})
@@ -1599,8 +1600,8 @@ class FunctionTool:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class NestedFunctionTool:
+@attrs.frozen(kw_only=True, repr=False)
+class NestedFunctionTool(Model):
     """OpenAI-style function tool (`type` "function" with a nested `function` object), accepted and normalized by the server."""
 
     type: Literal["function"] = attrs.field(default="function", metadata={"wire": "type"})
@@ -1614,8 +1615,8 @@ class NestedFunctionTool:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class TransferCallTool:
+@attrs.frozen(kw_only=True, repr=False)
+class TransferCallTool(Model):
     """Built-in tool that lets the agent hand the caller over to one of the destinations."""
 
     type: str = attrs.field(metadata={"wire": "type"})
@@ -1626,8 +1627,8 @@ class TransferCallTool:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class FunctionToolTemplate:
+@attrs.frozen(kw_only=True, repr=False)
+class FunctionToolTemplate(Model):
     """A tool template of type `function` (a webhook tool)."""
 
     id: str = attrs.field(metadata={"wire": "id"})
@@ -1654,8 +1655,8 @@ class FunctionToolTemplate:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class EndCallToolTemplate:
+@attrs.frozen(kw_only=True, repr=False)
+class EndCallToolTemplate(Model):
     """A tool template of type `end_call` (lets the agent hang up)."""
 
     id: str = attrs.field(metadata={"wire": "id"})
@@ -1682,8 +1683,8 @@ class EndCallToolTemplate:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class TransferCallToolTemplate:
+@attrs.frozen(kw_only=True, repr=False)
+class TransferCallToolTemplate(Model):
     """A tool template of type `transfer_call` (lets the agent transfer the caller)."""
 
     id: str = attrs.field(metadata={"wire": "id"})
@@ -1718,8 +1719,8 @@ A live command for an in-progress call (closed set of four commands, discriminat
 """
 
 
-@attrs.frozen(kw_only=True)
-class Voice:
+@attrs.frozen(kw_only=True, repr=False)
+class Voice(Model):
     """A text-to-speech voice usable as `tts_config.voice_id`; extra keys such as `style` may appear."""
 
     id: str = attrs.field(metadata={"wire": "id"})
@@ -1733,8 +1734,8 @@ class Voice:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class VoiceList:
+@attrs.frozen(kw_only=True, repr=False)
+class VoiceList(Model):
     """Response wrapper holding the available voices."""
 
     voices: list[Voice] | UnsetType = attrs.field(
@@ -1744,8 +1745,8 @@ class VoiceList:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class ByokProviderInfo:
+@attrs.frozen(kw_only=True, repr=False)
+class ByokProviderInfo(Model):
     """Catalog entry of a provider that accepts your own API key."""
 
     id: str = attrs.field(metadata={"wire": "id"})
@@ -1762,8 +1763,8 @@ class ByokProviderInfo:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class ByokProviderList:
+@attrs.frozen(kw_only=True, repr=False)
+class ByokProviderList(Model):
     """Response wrapper holding the BYOK provider catalog."""
 
     providers: list[ByokProviderInfo] | UnsetType = attrs.field(
@@ -1773,8 +1774,8 @@ class ByokProviderList:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class Domain:
+@attrs.frozen(kw_only=True, repr=False)
+class Domain(Model):
     """The organization's custom e-mail sending domain (a singleton, delivered through Resend). Older API versions send a boolean `verified` instead of `status`; `status` is then derived from it (`verified` or `pending`)."""
 
     id: str = attrs.field(metadata={"wire": "id"})
@@ -1812,8 +1813,8 @@ class Domain:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class DomainEnvelope:
+@attrs.frozen(kw_only=True, repr=False)
+class DomainEnvelope(Model):
     """Response wrapper holding the organization's domain (create, refresh)."""
 
     domain: Domain | UnsetType = attrs.field(default=UNSET, metadata={"wire": "domain", "required": True})
@@ -1821,8 +1822,8 @@ class DomainEnvelope:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class OptionalDomainEnvelope:
+@attrs.frozen(kw_only=True, repr=False)
+class OptionalDomainEnvelope(Model):
     """Response wrapper of getDomain; `domain` is null when none is configured."""
 
     domain: Domain | UnsetType | None = attrs.field(
@@ -1832,8 +1833,8 @@ class OptionalDomainEnvelope:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class DomainSyncResponse:
+@attrs.frozen(kw_only=True, repr=False)
+class DomainSyncResponse(Model):
     """Result of adopting an existing Resend domain."""
 
     domain: Domain | UnsetType = attrs.field(default=UNSET, metadata={"wire": "domain", "required": True})
@@ -1843,8 +1844,8 @@ class DomainSyncResponse:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class DomainVerifyResponse:
+@attrs.frozen(kw_only=True, repr=False)
+class DomainVerifyResponse(Model):
     """Result of a DNS verification request."""
 
     domain: Domain | UnsetType = attrs.field(default=UNSET, metadata={"wire": "domain"})
@@ -1855,8 +1856,8 @@ class DomainVerifyResponse:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class Organization:
+@attrs.frozen(kw_only=True, repr=False)
+class Organization(Model):
     """The organization that owns the API key, with balances and live counters (read-only)."""
 
     id: str = attrs.field(metadata={"wire": "id"})
@@ -1900,8 +1901,8 @@ class Organization:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class CampaignCreate:
+@attrs.frozen(kw_only=True, repr=False)
+class CampaignCreate(Model):
     """Request body to create a campaign (starts as draft), optionally with its first leads."""
 
     name: str = attrs.field(metadata={"wire": "name"})
@@ -1924,8 +1925,8 @@ class CampaignCreate:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class AssistantRequestMessage:
+@attrs.frozen(kw_only=True, repr=False)
+class AssistantRequestMessage(Model):
     """Sent when an inbound call arrives, before it is answered (`call.status` is ringing)."""
 
     type: Literal["assistant-request"] = attrs.field(default="assistant-request", metadata={"wire": "type"})
@@ -1945,8 +1946,8 @@ class AssistantRequestMessage:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class StatusUpdateMessage:
+@attrs.frozen(kw_only=True, repr=False)
+class StatusUpdateMessage(Model):
     """Sent when the call status changes (new status in `call.status`)."""
 
     type: Literal["status-update"] = attrs.field(default="status-update", metadata={"wire": "type"})
@@ -1970,8 +1971,8 @@ class StatusUpdateMessage:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class EndOfCallReportMessage:
+@attrs.frozen(kw_only=True, repr=False)
+class EndOfCallReportMessage(Model):
     """Sent after the call once the summary and analysis are ready."""
 
     type: Literal["end-of-call-report"] = attrs.field(default="end-of-call-report", metadata={"wire": "type"})
@@ -2011,8 +2012,8 @@ class EndOfCallReportMessage:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class GenericWebhookMessage:
+@attrs.frozen(kw_only=True, repr=False)
+class GenericWebhookMessage(Model):
     """A webhook message with an event type unknown to this SDK (common fields only)."""
 
     type: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "type"})
@@ -2032,8 +2033,8 @@ class GenericWebhookMessage:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class ToolCall:
+@attrs.frozen(kw_only=True, repr=False)
+class ToolCall(Model):
     """One tool invocation requested by the model."""
 
     id: str = attrs.field(metadata={"wire": "id"})
@@ -2045,8 +2046,8 @@ class ToolCall:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class AssistantRequestWebhookBody:
+@attrs.frozen(kw_only=True, repr=False)
+class AssistantRequestWebhookBody(Model):
     """Body of an assistant-request webhook delivery."""
 
     message: AssistantRequestMessage = attrs.field(metadata={"wire": "message"})
@@ -2054,8 +2055,8 @@ class AssistantRequestWebhookBody:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class StatusUpdateWebhookBody:
+@attrs.frozen(kw_only=True, repr=False)
+class StatusUpdateWebhookBody(Model):
     """Body of a status-update webhook delivery."""
 
     message: StatusUpdateMessage = attrs.field(metadata={"wire": "message"})
@@ -2063,8 +2064,8 @@ class StatusUpdateWebhookBody:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class EndOfCallReportWebhookBody:
+@attrs.frozen(kw_only=True, repr=False)
+class EndOfCallReportWebhookBody(Model):
     """Body of an end-of-call-report webhook delivery."""
 
     message: EndOfCallReportMessage = attrs.field(metadata={"wire": "message"})
@@ -2072,8 +2073,8 @@ class EndOfCallReportWebhookBody:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class ToolCallsResultsResponse:
+@attrs.frozen(kw_only=True, repr=False)
+class ToolCallsResultsResponse(Model):
     """Canonical tool-calls reply with one result per item of `tool_call_list`."""
 
     results: list[ToolCallResult] = attrs.field(metadata={"wire": "results"})
@@ -2095,8 +2096,8 @@ A reusable tool definition; the shape of `tool_config` depends on `tool_type` (u
 """
 
 
-@attrs.frozen(kw_only=True)
-class ToolTemplateEnvelope:
+@attrs.frozen(kw_only=True, repr=False)
+class ToolTemplateEnvelope(Model):
     """Response wrapper holding one tool template."""
 
     tool_template: ToolTemplate | UnsetType = attrs.field(
@@ -2106,8 +2107,8 @@ class ToolTemplateEnvelope:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class ToolTemplateList:
+@attrs.frozen(kw_only=True, repr=False)
+class ToolTemplateList(Model):
     """Response wrapper holding all tool templates."""
 
     tool_templates: list[ToolTemplate] | UnsetType = attrs.field(
@@ -2117,8 +2118,8 @@ class ToolTemplateList:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class ToolCallsMessage:
+@attrs.frozen(kw_only=True, repr=False)
+class ToolCallsMessage(Model):
     """Sent when the model calls one or more webhook tools."""
 
     type: Literal["tool-calls"] = attrs.field(default="tool-calls", metadata={"wire": "type"})
@@ -2142,8 +2143,8 @@ class ToolCallsMessage:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class ToolCallsWebhookBody:
+@attrs.frozen(kw_only=True, repr=False)
+class ToolCallsWebhookBody(Model):
     """Body of a tool-calls webhook delivery."""
 
     message: ToolCallsMessage = attrs.field(metadata={"wire": "message"})
@@ -2159,8 +2160,8 @@ Reply to a tool-calls webhook: results (canonical), simple, error, or direct for
 """
 
 
-@attrs.frozen(kw_only=True)
-class LLMConfig:
+@attrs.frozen(kw_only=True, repr=False)
+class LLMConfig(Model):
     """Language-model configuration (text pipeline or realtime speech-to-speech provider)."""
 
     provider: str = attrs.field(metadata={"wire": "provider"})
@@ -2189,8 +2190,8 @@ class LLMConfig:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class TransientAssistant:
+@attrs.frozen(kw_only=True, repr=False)
+class TransientAssistant(Model):
     """A complete one-time agent configuration used for a single call."""
 
     llm_config: LLMConfig = attrs.field(metadata={"wire": "llm_config"})
@@ -2233,8 +2234,8 @@ class TransientAssistant:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class AssistantOverride:
+@attrs.frozen(kw_only=True, repr=False)
+class AssistantOverride(Model):
     """Per-call overrides applied on top of a saved agent as a shallow merge: every key present replaces that whole key of the saved agent."""
 
     llm_config: LLMConfig | UnsetType = attrs.field(default=UNSET, metadata={"wire": "llm_config"})
@@ -2277,8 +2278,8 @@ class AssistantOverride:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class AssistantRequestAssistant:
+@attrs.frozen(kw_only=True, repr=False)
+class AssistantRequestAssistant(Model):
     """Per-call agent configuration returned from an assistant-request webhook (TransientAssistant fields plus analysis_plan, all optional)."""
 
     llm_config: LLMConfig | UnsetType = attrs.field(default=UNSET, metadata={"wire": "llm_config"})
@@ -2323,8 +2324,8 @@ class AssistantRequestAssistant:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class OutboundCallRequest:
+@attrs.frozen(kw_only=True, repr=False)
+class OutboundCallRequest(Model):
     """Request to place an outbound call; use exactly one mode: `assistant_id` (optionally with `assistant_override`) or a transient `assistant`, and do not mix canonical and deprecated field names."""
 
     destination: str = attrs.field(metadata={"wire": "destination"})
@@ -2367,8 +2368,8 @@ A webhook event message, discriminated by `type`; unknown event types decode as 
 """
 
 
-@attrs.frozen(kw_only=True)
-class AssistantRequestResponse:
+@attrs.frozen(kw_only=True, repr=False)
+class AssistantRequestResponse(Model):
     """Reply to an assistant-request webhook (all keys optional); `{}` answers with the saved agent of the called number, `error` rejects the call."""
 
     assistant: AssistantRequestAssistant | UnsetType = attrs.field(
@@ -2387,8 +2388,8 @@ class AssistantRequestResponse:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class Agent:
+@attrs.frozen(kw_only=True, repr=False)
+class Agent(Model):
     """A voice agent (served under /assistants) with its speech, language-model and webhook configuration."""
 
     id: str = attrs.field(metadata={"wire": "id"})
@@ -2477,8 +2478,8 @@ class Agent:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class AgentCreate:
+@attrs.frozen(kw_only=True, repr=False)
+class AgentCreate(Model):
     """Request body to create an agent; only `name` is required and the server fills default STT/LLM configuration."""
 
     name: str = attrs.field(metadata={"wire": "name"})
@@ -2551,8 +2552,8 @@ class AgentCreate:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class AgentUpdate:
+@attrs.frozen(kw_only=True, repr=False)
+class AgentUpdate(Model):
     """Partial update of an agent: only keys present are changed, an explicit null clears a nullable field, and nested configuration blocks are replaced as a whole."""
 
     name: str | UnsetType = attrs.field(default=UNSET, metadata={"wire": "name"})
@@ -2625,8 +2626,8 @@ class AgentUpdate:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class AgentEnvelope:
+@attrs.frozen(kw_only=True, repr=False)
+class AgentEnvelope(Model):
     """Response wrapper holding one agent."""
 
     assistant: Agent | UnsetType = attrs.field(
@@ -2636,8 +2637,8 @@ class AgentEnvelope:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class AgentList:
+@attrs.frozen(kw_only=True, repr=False)
+class AgentList(Model):
     """Response wrapper holding all agents."""
 
     assistants: list[Agent] | UnsetType = attrs.field(
@@ -2647,8 +2648,8 @@ class AgentList:
     """Keys the spec does not declare, kept as received so that nothing is lost."""
 
 
-@attrs.frozen(kw_only=True)
-class WebhookPayload:
+@attrs.frozen(kw_only=True, repr=False)
+class WebhookPayload(Model):
     """Body of every webhook delivery."""
 
     message: WebhookMessage = attrs.field(metadata={"wire": "message"})

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     import os
 
     from .._operation import Operation
+    from .._options import RequestOptions
     from .._resource import Requester
     from .._response import RawResponse
 
@@ -268,8 +269,11 @@ class _Hooked:
         query: Mapping[str, Any] | None = None,
         body: Any = None,
         before_send: Callable[[], Awaitable[None]] | None = None,
+        options: RequestOptions | None = None,
     ) -> RawResponse[T]:
-        return await self._client.request(op, path=path, query=query, body=body, before_send=self._hook)
+        return await self._client.request(
+            op, path=path, query=query, body=body, before_send=self._hook, options=options
+        )
 
 
 @attrs.define

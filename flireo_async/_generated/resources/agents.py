@@ -8,8 +8,10 @@ Reached as ``client.agents`` (and ``client.with_raw_response.agents``).
 from __future__ import annotations
 
 import builtins
+from collections.abc import Mapping
 from typing import Any, overload
 
+from ..._options import QueryValue
 from ..._resource import BaseResource, raw_response
 from ..._types import UNSET, UnsetType
 from ..models import (
@@ -39,15 +41,38 @@ class AgentsResource(BaseResource):
 
     async def list(
         self,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> builtins.list[Agent]:
         """List agents
 
         Returns every agent of the organization in one response (no pagination).
+
+        Args:
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: refused here: a GET request sends no body (every method takes it alike).
         """
-        return await self._call(LIST_AGENTS)
+        return await self._call(
+            LIST_AGENTS, options=self._options(timeout, extra_headers, extra_query, extra_body)
+        )
 
     @overload
-    async def create(self, body: AgentCreate, /) -> Agent: ...
+    async def create(
+        self,
+        body: AgentCreate,
+        /,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> Agent: ...
     @overload
     async def create(
         self,
@@ -73,21 +98,48 @@ class AgentsResource(BaseResource):
         llm_config: LLMConfig | UnsetType = UNSET,
         tts_config: TTSConfig | UnsetType | None = UNSET,
         speech_config: SpeechConfig | UnsetType | None = UNSET,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Agent: ...
-    async def create(self, body: AgentCreate | None = None, **fields: Any) -> Agent:
+    async def create(
+        self,
+        body: AgentCreate | None = None,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> Agent:
         """Create an agent
 
         Creates an agent; only `name` is required and the server fills default STT/LLM configuration. Not idempotent: a retried request can create a second agent.
 
         Args:
             body: a ``AgentCreate``; or pass its fields as keyword arguments.
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: keys put into the JSON body, over the model's own.
         """
-        return await self._call(CREATE_AGENT, body=self._body(AgentCreate, body, fields))
+        return await self._call(
+            CREATE_AGENT,
+            body=self._body(AgentCreate, body, fields),
+            options=self._options(timeout, extra_headers, extra_query, extra_body),
+        )
 
     async def get(
         self,
         agent_id: str,
         /,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Agent:
         """Get an agent
 
@@ -95,11 +147,30 @@ class AgentsResource(BaseResource):
 
         Args:
             agent_id: Agent id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: refused here: a GET request sends no body (every method takes it alike).
         """
-        return await self._call(GET_AGENT, path=(agent_id,))
+        return await self._call(
+            GET_AGENT,
+            path=(agent_id,),
+            options=self._options(timeout, extra_headers, extra_query, extra_body),
+        )
 
     @overload
-    async def update(self, agent_id: str, body: AgentUpdate, /) -> Agent: ...
+    async def update(
+        self,
+        agent_id: str,
+        body: AgentUpdate,
+        /,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> Agent: ...
     @overload
     async def update(
         self,
@@ -127,8 +198,23 @@ class AgentsResource(BaseResource):
         llm_config: LLMConfig | UnsetType = UNSET,
         tts_config: TTSConfig | UnsetType | None = UNSET,
         speech_config: SpeechConfig | UnsetType | None = UNSET,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Agent: ...
-    async def update(self, agent_id: str, /, body: AgentUpdate | None = None, **fields: Any) -> Agent:
+    async def update(
+        self,
+        agent_id: str,
+        /,
+        body: AgentUpdate | None = None,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> Agent:
         """Update an agent
 
         Partially updates an agent: only keys present are changed, an explicit null clears a nullable field, and nested configuration blocks are replaced as a whole (send the complete block).
@@ -136,13 +222,28 @@ class AgentsResource(BaseResource):
         Args:
             agent_id: Agent id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
             body: a ``AgentUpdate``; or pass its fields as keyword arguments.
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: keys put into the JSON body, over the model's own.
         """
-        return await self._call(UPDATE_AGENT, path=(agent_id,), body=self._body(AgentUpdate, body, fields))
+        return await self._call(
+            UPDATE_AGENT,
+            path=(agent_id,),
+            body=self._body(AgentUpdate, body, fields),
+            options=self._options(timeout, extra_headers, extra_query, extra_body),
+        )
 
     async def delete(
         self,
         agent_id: str,
         /,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> None:
         """Delete an agent
 
@@ -150,8 +251,17 @@ class AgentsResource(BaseResource):
 
         Args:
             agent_id: Agent id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: keys sent as a JSON body (the operation itself sends none).
         """
-        return await self._call(DELETE_AGENT, path=(agent_id,))
+        return await self._call(
+            DELETE_AGENT,
+            path=(agent_id,),
+            options=self._options(timeout, extra_headers, extra_query, extra_body),
+        )
 
 
 class AgentsResourceWithRawResponse:

@@ -8,8 +8,10 @@ Reached as ``client.analysis_templates`` (and ``client.with_raw_response.analysi
 from __future__ import annotations
 
 import builtins
+from collections.abc import Mapping
 from typing import Any, overload
 
+from ..._options import QueryValue
 from ..._resource import BaseResource, raw_response
 from ..._types import UNSET, UnsetType
 from ..models import (
@@ -33,15 +35,38 @@ class AnalysisTemplatesResource(BaseResource):
 
     async def list(
         self,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> builtins.list[AnalysisTemplate]:
         """List analysis templates
 
         Returns every analysis template of the organization in one response (no pagination).
+
+        Args:
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: refused here: a GET request sends no body (every method takes it alike).
         """
-        return await self._call(LIST_ANALYSIS_TEMPLATES)
+        return await self._call(
+            LIST_ANALYSIS_TEMPLATES, options=self._options(timeout, extra_headers, extra_query, extra_body)
+        )
 
     @overload
-    async def create(self, body: AnalysisTemplateCreate, /) -> AnalysisTemplate: ...
+    async def create(
+        self,
+        body: AnalysisTemplateCreate,
+        /,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> AnalysisTemplate: ...
     @overload
     async def create(
         self,
@@ -51,23 +76,48 @@ class AnalysisTemplatesResource(BaseResource):
         system_prompt: str,
         user_prompt: str,
         schema: dict[str, Any],
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AnalysisTemplate: ...
-    async def create(self, body: AnalysisTemplateCreate | None = None, **fields: Any) -> AnalysisTemplate:
+    async def create(
+        self,
+        body: AnalysisTemplateCreate | None = None,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> AnalysisTemplate:
         """Create an analysis template
 
         Creates a reusable post-call extraction definition (prompts plus JSON Schema). Not idempotent.
 
         Args:
             body: a ``AnalysisTemplateCreate``; or pass its fields as keyword arguments.
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: keys put into the JSON body, over the model's own.
         """
         return await self._call(
-            CREATE_ANALYSIS_TEMPLATE, body=self._body(AnalysisTemplateCreate, body, fields)
+            CREATE_ANALYSIS_TEMPLATE,
+            body=self._body(AnalysisTemplateCreate, body, fields),
+            options=self._options(timeout, extra_headers, extra_query, extra_body),
         )
 
     async def get(
         self,
         analysis_template_id: str,
         /,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AnalysisTemplate:
         """Get an analysis template
 
@@ -75,12 +125,29 @@ class AnalysisTemplatesResource(BaseResource):
 
         Args:
             analysis_template_id: Analysis template id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: refused here: a GET request sends no body (every method takes it alike).
         """
-        return await self._call(GET_ANALYSIS_TEMPLATE, path=(analysis_template_id,))
+        return await self._call(
+            GET_ANALYSIS_TEMPLATE,
+            path=(analysis_template_id,),
+            options=self._options(timeout, extra_headers, extra_query, extra_body),
+        )
 
     @overload
     async def update(
-        self, analysis_template_id: str, body: AnalysisTemplateUpdate, /
+        self,
+        analysis_template_id: str,
+        body: AnalysisTemplateUpdate,
+        /,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AnalysisTemplate: ...
     @overload
     async def update(
@@ -93,9 +160,22 @@ class AnalysisTemplatesResource(BaseResource):
         system_prompt: str | UnsetType = UNSET,
         user_prompt: str | UnsetType = UNSET,
         schema: dict[str, Any] | UnsetType = UNSET,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AnalysisTemplate: ...
     async def update(
-        self, analysis_template_id: str, /, body: AnalysisTemplateUpdate | None = None, **fields: Any
+        self,
+        analysis_template_id: str,
+        /,
+        body: AnalysisTemplateUpdate | None = None,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **fields: Any,
     ) -> AnalysisTemplate:
         """Update an analysis template
 
@@ -104,17 +184,28 @@ class AnalysisTemplatesResource(BaseResource):
         Args:
             analysis_template_id: Analysis template id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
             body: a ``AnalysisTemplateUpdate``; or pass its fields as keyword arguments.
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: keys put into the JSON body, over the model's own.
         """
         return await self._call(
             UPDATE_ANALYSIS_TEMPLATE,
             path=(analysis_template_id,),
             body=self._body(AnalysisTemplateUpdate, body, fields),
+            options=self._options(timeout, extra_headers, extra_query, extra_body),
         )
 
     async def delete(
         self,
         analysis_template_id: str,
         /,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> None:
         """Delete an analysis template
 
@@ -122,8 +213,17 @@ class AnalysisTemplatesResource(BaseResource):
 
         Args:
             analysis_template_id: Analysis template id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: keys sent as a JSON body (the operation itself sends none).
         """
-        return await self._call(DELETE_ANALYSIS_TEMPLATE, path=(analysis_template_id,))
+        return await self._call(
+            DELETE_ANALYSIS_TEMPLATE,
+            path=(analysis_template_id,),
+            options=self._options(timeout, extra_headers, extra_query, extra_body),
+        )
 
 
 class AnalysisTemplatesResourceWithRawResponse:

@@ -8,8 +8,10 @@ Reached as ``client.byok`` (and ``client.with_raw_response.byok``).
 from __future__ import annotations
 
 import builtins
+from collections.abc import Mapping
 from typing import Any, overload
 
+from ..._options import QueryValue
 from ..._resource import BaseResource, raw_response
 from ..models import (
     ByokDeleteRequest,
@@ -32,58 +34,148 @@ class ByokResource(BaseResource):
 
     async def get(
         self,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> ByokKeys:
         """Get configured provider keys
 
         Returns the vault secret id per provider (non-null means your own key is configured); the keys themselves are never returned.
+
+        Args:
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: refused here: a GET request sends no body (every method takes it alike).
         """
-        return await self._call(GET_BYOK_KEYS)
+        return await self._call(
+            GET_BYOK_KEYS, options=self._options(timeout, extra_headers, extra_query, extra_body)
+        )
 
     @overload
-    async def add(self, body: ByokKeyRequest, /) -> ByokKeys: ...
+    async def add(
+        self,
+        body: ByokKeyRequest,
+        /,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> ByokKeys: ...
     @overload
     async def add(
         self,
         *,
         provider: str,
         api_key: str,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> ByokKeys: ...
-    async def add(self, body: ByokKeyRequest | None = None, **fields: Any) -> ByokKeys:
+    async def add(
+        self,
+        body: ByokKeyRequest | None = None,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> ByokKeys:
         """Store a provider key
 
         Stores your own API key for a provider, replacing an existing one (safe to repeat). A `resend` key is required before the Domains endpoints work.
 
         Args:
             body: a ``ByokKeyRequest``; or pass its fields as keyword arguments.
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: keys put into the JSON body, over the model's own.
         """
-        return await self._call(UPSERT_BYOK_KEY, body=self._body(ByokKeyRequest, body, fields))
+        return await self._call(
+            UPSERT_BYOK_KEY,
+            body=self._body(ByokKeyRequest, body, fields),
+            options=self._options(timeout, extra_headers, extra_query, extra_body),
+        )
 
     @overload
-    async def delete(self, body: ByokDeleteRequest, /) -> ByokKeys | None: ...
+    async def delete(
+        self,
+        body: ByokDeleteRequest,
+        /,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> ByokKeys | None: ...
     @overload
     async def delete(
         self,
         *,
         provider: str,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> ByokKeys | None: ...
-    async def delete(self, body: ByokDeleteRequest | None = None, **fields: Any) -> ByokKeys | None:
+    async def delete(
+        self,
+        body: ByokDeleteRequest | None = None,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> ByokKeys | None:
         """Remove a provider key
 
         Removes the stored key of one provider (given in a JSON body) so the platform's keys are used again; answers 200 with the remaining keys or 204.
 
         Args:
             body: a ``ByokDeleteRequest``; or pass its fields as keyword arguments.
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: keys put into the JSON body, over the model's own.
         """
-        return await self._call(DELETE_BYOK_KEY, body=self._body(ByokDeleteRequest, body, fields))
+        return await self._call(
+            DELETE_BYOK_KEY,
+            body=self._body(ByokDeleteRequest, body, fields),
+            options=self._options(timeout, extra_headers, extra_query, extra_body),
+        )
 
     async def list_providers(
         self,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> builtins.list[ByokProviderInfo]:
         """List BYOK providers
 
         Returns the catalog of providers that accept your own API key, with their models where known.
+
+        Args:
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: refused here: a GET request sends no body (every method takes it alike).
         """
-        return await self._call(LIST_BYOK_PROVIDERS)
+        return await self._call(
+            LIST_BYOK_PROVIDERS, options=self._options(timeout, extra_headers, extra_query, extra_body)
+        )
 
 
 class ByokResourceWithRawResponse:

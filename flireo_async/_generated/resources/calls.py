@@ -7,9 +7,11 @@ Reached as ``client.calls`` (and ``client.with_raw_response.calls``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any, overload
 
+from ..._options import QueryValue
 from ..._pagination import AsyncPaginator
 from ..._resource import BaseResource, raw_page, raw_response
 from ..._types import UNSET, UnsetType
@@ -48,6 +50,10 @@ class CallsResource(BaseResource):
         status: str | UnsetType | None = UNSET,
         start_date: datetime | date | UnsetType | None = UNSET,
         end_date: datetime | date | UnsetType | None = UNSET,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPaginator[Call, CallList]:
         """List calls
 
@@ -59,6 +65,12 @@ class CallsResource(BaseResource):
             status: Only calls with this status (open set).
             start_date: Only items created at or after this ISO 8601 date-time.
             end_date: Only items created at or before this ISO 8601 date-time.
+            timeout: seconds for each HTTP attempt of this call (every page), instead of the client's ``timeout``.
+            extra_headers: headers added to the request of every page (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given (a declared one
+                is refused: use its argument).
+            extra_body: refused here: a GET request sends no body (every method takes it alike).
 
         Returns an :class:`AsyncPaginator`: ``await`` it for the first page, ``async for`` over it
         for every Call, or use ``.pages()``.
@@ -72,12 +84,18 @@ class CallsResource(BaseResource):
                 "start_date": start_date,
                 "end_date": end_date,
             },
+            options=self._options(timeout, extra_headers, extra_query, extra_body),
         )
 
     async def get(
         self,
         call_id: str,
         /,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Call:
         """Get a call
 
@@ -85,11 +103,27 @@ class CallsResource(BaseResource):
 
         Args:
             call_id: Call id (opaque string, not a UUID, e.g. `call-_+31612345678_XqaQxRRgAzYc`). Pass it as is: the SDK encodes it for the URL.
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: refused here: a GET request sends no body (every method takes it alike).
         """
-        return await self._call(GET_CALL, path=(call_id,))
+        return await self._call(
+            GET_CALL, path=(call_id,), options=self._options(timeout, extra_headers, extra_query, extra_body)
+        )
 
     @overload
-    async def create(self, body: OutboundCallRequest, /) -> OutboundCallResponse: ...
+    async def create(
+        self,
+        body: OutboundCallRequest,
+        /,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> OutboundCallResponse: ...
     @overload
     async def create(
         self,
@@ -104,18 +138,50 @@ class CallsResource(BaseResource):
         agent: TransientAssistant | UnsetType = UNSET,
         agent_config: AssistantOverride | UnsetType = UNSET,
         context: str | UnsetType = UNSET,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> OutboundCallResponse: ...
-    async def create(self, body: OutboundCallRequest | None = None, **fields: Any) -> OutboundCallResponse:
+    async def create(
+        self,
+        body: OutboundCallRequest | None = None,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> OutboundCallResponse:
         """Place an outbound call
 
         Places a real phone call using a saved agent (`assistant_id`, optionally with `assistant_override`) or a transient `assistant`. Not idempotent and never retried automatically: a resent request can ring the same person twice.
 
         Args:
             body: a ``OutboundCallRequest``; or pass its fields as keyword arguments.
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: keys put into the JSON body, over the model's own.
         """
-        return await self._call(CREATE_OUTBOUND_CALL, body=self._body(OutboundCallRequest, body, fields))
+        return await self._call(
+            CREATE_OUTBOUND_CALL,
+            body=self._body(OutboundCallRequest, body, fields),
+            options=self._options(timeout, extra_headers, extra_query, extra_body),
+        )
 
-    async def control(self, call_id: str, body: CallControlCommand, /) -> CallControlResponse:
+    async def control(
+        self,
+        call_id: str,
+        body: CallControlCommand,
+        /,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> CallControlResponse:
         """Send a live call-control command
 
         Sends inject-context, say, end-call or transfer to an in-progress call; limited to 10 commands per minute per call. Not idempotent (a retry repeats the command); with realtime providers only end-call is fully reliable.
@@ -123,8 +189,18 @@ class CallsResource(BaseResource):
         Args:
             call_id: Call id (opaque string, not a UUID, e.g. `call-_+31612345678_XqaQxRRgAzYc`). Pass it as is: the SDK encodes it for the URL.
             body: a ``CallControlCommand`` (one of its variants).
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: keys put into the JSON body, over the model's own.
         """
-        return await self._call(CONTROL_CALL, path=(call_id,), body=self._body(CallControlCommand, body, {}))
+        return await self._call(
+            CONTROL_CALL,
+            path=(call_id,),
+            body=self._body(CallControlCommand, body, {}),
+            options=self._options(timeout, extra_headers, extra_query, extra_body),
+        )
 
     async def say(
         self,
@@ -132,14 +208,26 @@ class CallsResource(BaseResource):
         content: str,
         *,
         end_after: bool = False,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> CallControlResponse:
-        """Make the agent speak `content` on the live call; with `end_after=True` the call ends afterwards."""
+        """Make the agent speak `content` on the live call; with `end_after=True` the call ends afterwards.
+
+        ``timeout``, ``extra_headers``, ``extra_query`` and ``extra_body`` are the per-call options
+        of :meth:`control`.
+        """
         return await self.control(
             call_id,
             SayCommand(
                 content=content,
                 end_after=end_after,
             ),
+            timeout=timeout,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def inject_context(
@@ -148,27 +236,52 @@ class CallsResource(BaseResource):
         content: str,
         *,
         trigger_response: bool = False,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> CallControlResponse:
-        """Add `content` silently to the agent's context; with `trigger_response=True` the agent reacts at once."""
+        """Add `content` silently to the agent's context; with `trigger_response=True` the agent reacts at once.
+
+        ``timeout``, ``extra_headers``, ``extra_query`` and ``extra_body`` are the per-call options
+        of :meth:`control`.
+        """
         return await self.control(
             call_id,
             InjectContextCommand(
                 content=content,
                 trigger_response=trigger_response,
             ),
+            timeout=timeout,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def end(
         self,
         call_id: str,
         message: str | None = None,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> CallControlResponse:
-        """End the live call, optionally after speaking `message`."""
+        """End the live call, optionally after speaking `message`.
+
+        ``timeout``, ``extra_headers``, ``extra_query`` and ``extra_body`` are the per-call options
+        of :meth:`control`.
+        """
         return await self.control(
             call_id,
             EndCallCommand(
                 message=UNSET if message is None else message,
             ),
+            timeout=timeout,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
     async def transfer(
@@ -177,14 +290,26 @@ class CallsResource(BaseResource):
         destination: str,
         *,
         message: str | None = None,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> CallControlResponse:
-        """Transfer the caller to `destination` (E.164 number or SIP URI), optionally after speaking `message`."""
+        """Transfer the caller to `destination` (E.164 number or SIP URI), optionally after speaking `message`.
+
+        ``timeout``, ``extra_headers``, ``extra_query`` and ``extra_body`` are the per-call options
+        of :meth:`control`.
+        """
         return await self.control(
             call_id,
             TransferCommand(
                 destination=destination,
                 message=UNSET if message is None else message,
             ),
+            timeout=timeout,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
         )
 
 

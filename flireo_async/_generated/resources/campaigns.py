@@ -8,8 +8,10 @@ Reached as ``client.campaigns`` (and ``client.with_raw_response.campaigns``).
 from __future__ import annotations
 
 import builtins
+from collections.abc import Mapping
 from typing import Any, overload
 
+from ..._options import QueryValue
 from ..._pagination import AsyncPaginator
 from ..._resource import BaseResource, raw_page, raw_response
 from ..._types import UNSET, UnsetType
@@ -40,15 +42,38 @@ class CampaignsResource(BaseResource):
 
     async def list(
         self,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> builtins.list[Campaign]:
         """List campaigns
 
         Returns every campaign of the organization in one response (no pagination). Campaigns are a beta feature.
+
+        Args:
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: refused here: a GET request sends no body (every method takes it alike).
         """
-        return await self._call(LIST_CAMPAIGNS)
+        return await self._call(
+            LIST_CAMPAIGNS, options=self._options(timeout, extra_headers, extra_query, extra_body)
+        )
 
     @overload
-    async def create(self, body: CampaignCreate, /) -> Campaign: ...
+    async def create(
+        self,
+        body: CampaignCreate,
+        /,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> Campaign: ...
     @overload
     async def create(
         self,
@@ -60,21 +85,48 @@ class CampaignsResource(BaseResource):
         schedule_end_time: str,
         timezone: str,
         leads: builtins.list[LeadCreate] | UnsetType = UNSET,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Campaign: ...
-    async def create(self, body: CampaignCreate | None = None, **fields: Any) -> Campaign:
+    async def create(
+        self,
+        body: CampaignCreate | None = None,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> Campaign:
         """Create a campaign
 
         Creates an outbound calling campaign in `draft` status, optionally with its first leads; set status `scheduled` to start calling. Not idempotent.
 
         Args:
             body: a ``CampaignCreate``; or pass its fields as keyword arguments.
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: keys put into the JSON body, over the model's own.
         """
-        return await self._call(CREATE_CAMPAIGN, body=self._body(CampaignCreate, body, fields))
+        return await self._call(
+            CREATE_CAMPAIGN,
+            body=self._body(CampaignCreate, body, fields),
+            options=self._options(timeout, extra_headers, extra_query, extra_body),
+        )
 
     async def get(
         self,
         campaign_id: str,
         /,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Campaign:
         """Get a campaign
 
@@ -82,11 +134,30 @@ class CampaignsResource(BaseResource):
 
         Args:
             campaign_id: Campaign id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: refused here: a GET request sends no body (every method takes it alike).
         """
-        return await self._call(GET_CAMPAIGN, path=(campaign_id,))
+        return await self._call(
+            GET_CAMPAIGN,
+            path=(campaign_id,),
+            options=self._options(timeout, extra_headers, extra_query, extra_body),
+        )
 
     @overload
-    async def update(self, campaign_id: str, body: CampaignUpdate, /) -> Campaign: ...
+    async def update(
+        self,
+        campaign_id: str,
+        body: CampaignUpdate,
+        /,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> Campaign: ...
     @overload
     async def update(
         self,
@@ -99,9 +170,22 @@ class CampaignsResource(BaseResource):
         schedule_start_time: str | UnsetType = UNSET,
         schedule_end_time: str | UnsetType = UNSET,
         timezone: str | UnsetType = UNSET,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Campaign: ...
     async def update(
-        self, campaign_id: str, /, body: CampaignUpdate | None = None, **fields: Any
+        self,
+        campaign_id: str,
+        /,
+        body: CampaignUpdate | None = None,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **fields: Any,
     ) -> Campaign:
         """Update a campaign
 
@@ -110,15 +194,28 @@ class CampaignsResource(BaseResource):
         Args:
             campaign_id: Campaign id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
             body: a ``CampaignUpdate``; or pass its fields as keyword arguments.
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: keys put into the JSON body, over the model's own.
         """
         return await self._call(
-            UPDATE_CAMPAIGN, path=(campaign_id,), body=self._body(CampaignUpdate, body, fields)
+            UPDATE_CAMPAIGN,
+            path=(campaign_id,),
+            body=self._body(CampaignUpdate, body, fields),
+            options=self._options(timeout, extra_headers, extra_query, extra_body),
         )
 
     async def delete(
         self,
         campaign_id: str,
         /,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> None:
         """Delete a campaign
 
@@ -126,8 +223,17 @@ class CampaignsResource(BaseResource):
 
         Args:
             campaign_id: Campaign id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: keys sent as a JSON body (the operation itself sends none).
         """
-        return await self._call(DELETE_CAMPAIGN, path=(campaign_id,))
+        return await self._call(
+            DELETE_CAMPAIGN,
+            path=(campaign_id,),
+            options=self._options(timeout, extra_headers, extra_query, extra_body),
+        )
 
     def list_leads(
         self,
@@ -136,6 +242,10 @@ class CampaignsResource(BaseResource):
         *,
         limit: int | UnsetType | None = UNSET,
         offset: int | UnsetType | None = UNSET,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPaginator[CampaignLead, CampaignLeadList]:
         """List campaign leads
 
@@ -145,6 +255,12 @@ class CampaignsResource(BaseResource):
             campaign_id: Campaign id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
             limit: Page size (1–1000, default 100); do not send values outside that range.
             offset: Number of items to skip (default 0); next page = offset + len(items).
+            timeout: seconds for each HTTP attempt of this call (every page), instead of the client's ``timeout``.
+            extra_headers: headers added to the request of every page (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given (a declared one
+                is refused: use its argument).
+            extra_body: refused here: a GET request sends no body (every method takes it alike).
 
         Returns an :class:`AsyncPaginator`: ``await`` it for the first page, ``async for`` over it
         for every CampaignLead, or use ``.pages()``.
@@ -156,10 +272,21 @@ class CampaignsResource(BaseResource):
                 "limit": limit,
                 "offset": offset,
             },
+            options=self._options(timeout, extra_headers, extra_query, extra_body),
         )
 
     @overload
-    async def add_lead(self, campaign_id: str, body: LeadCreate, /) -> CampaignLead: ...
+    async def add_lead(
+        self,
+        campaign_id: str,
+        body: LeadCreate,
+        /,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> CampaignLead: ...
     @overload
     async def add_lead(
         self,
@@ -168,9 +295,22 @@ class CampaignsResource(BaseResource):
         *,
         phone_number: str,
         variables: dict[str, str] | UnsetType = UNSET,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> CampaignLead: ...
     async def add_lead(
-        self, campaign_id: str, /, body: LeadCreate | None = None, **fields: Any
+        self,
+        campaign_id: str,
+        /,
+        body: LeadCreate | None = None,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **fields: Any,
     ) -> CampaignLead:
         """Add a lead
 
@@ -179,9 +319,17 @@ class CampaignsResource(BaseResource):
         Args:
             campaign_id: Campaign id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
             body: a ``LeadCreate``; or pass its fields as keyword arguments.
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: keys put into the JSON body, over the model's own.
         """
         return await self._call(
-            ADD_CAMPAIGN_LEAD, path=(campaign_id,), body=self._body(LeadCreate, body, fields)
+            ADD_CAMPAIGN_LEAD,
+            path=(campaign_id,),
+            body=self._body(LeadCreate, body, fields),
+            options=self._options(timeout, extra_headers, extra_query, extra_body),
         )
 
     async def remove_lead(
@@ -189,6 +337,11 @@ class CampaignsResource(BaseResource):
         campaign_id: str,
         lead_id: str,
         /,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> None:
         """Remove a lead
 
@@ -197,6 +350,11 @@ class CampaignsResource(BaseResource):
         Args:
             campaign_id: Campaign id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
             lead_id: Lead id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: keys sent as a JSON body (the operation itself sends none).
         """
         return await self._call(
             REMOVE_CAMPAIGN_LEAD,
@@ -204,6 +362,7 @@ class CampaignsResource(BaseResource):
                 campaign_id,
                 lead_id,
             ),
+            options=self._options(timeout, extra_headers, extra_query, extra_body),
         )
 
 

@@ -7,8 +7,10 @@ Reached as ``client.domains`` (and ``client.with_raw_response.domains``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, overload
 
+from ..._options import QueryValue
 from ..._resource import BaseResource, raw_response
 from ..models import (
     Domain,
@@ -35,84 +37,216 @@ class DomainsResource(BaseResource):
 
     async def get(
         self,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Domain | None:
         """Get the sending domain
 
         Returns the organization's custom e-mail sending domain, or `{"domain": null}` when none is configured (a 404 is also treated as none).
+
+        Args:
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: refused here: a GET request sends no body (every method takes it alike).
         """
-        return await self._call(GET_DOMAIN)
+        return await self._call(
+            GET_DOMAIN, options=self._options(timeout, extra_headers, extra_query, extra_body)
+        )
 
     @overload
-    async def create(self, body: DomainCreate, /) -> Domain: ...
+    async def create(
+        self,
+        body: DomainCreate,
+        /,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> Domain: ...
     @overload
     async def create(
         self,
         *,
         domain_name: str,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Domain: ...
-    async def create(self, body: DomainCreate | None = None, **fields: Any) -> Domain:
+    async def create(
+        self,
+        body: DomainCreate | None = None,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> Domain:
         """Create the sending domain
 
         Creates the organization's sending domain at Resend and returns the DNS records to create (requires a `resend` BYOK key). Not idempotent; a domain that already exists gives 409.
 
         Args:
             body: a ``DomainCreate``; or pass its fields as keyword arguments.
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: keys put into the JSON body, over the model's own.
         """
-        return await self._call(CREATE_DOMAIN, body=self._body(DomainCreate, body, fields))
+        return await self._call(
+            CREATE_DOMAIN,
+            body=self._body(DomainCreate, body, fields),
+            options=self._options(timeout, extra_headers, extra_query, extra_body),
+        )
 
     async def delete(
         self,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> None:
         """Delete the sending domain
 
         Removes the organization's sending domain; answers 200 `{"success": true}` or 204.
+
+        Args:
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: keys sent as a JSON body (the operation itself sends none).
         """
-        return await self._call(DELETE_DOMAIN)
+        return await self._call(
+            DELETE_DOMAIN, options=self._options(timeout, extra_headers, extra_query, extra_body)
+        )
 
     async def list_resend_domains(
         self,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> ResendDomainList:
         """List Resend domains
 
         Lists the domains in your Resend account and the one currently selected for the organization; older API versions answer with a bare array of domains.
+
+        Args:
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: refused here: a GET request sends no body (every method takes it alike).
         """
-        return await self._call(LIST_RESEND_DOMAINS)
+        return await self._call(
+            LIST_RESEND_DOMAINS, options=self._options(timeout, extra_headers, extra_query, extra_body)
+        )
 
     @overload
-    async def sync_resend_domain(self, body: ResendDomainSyncRequest, /) -> Domain: ...
+    async def sync_resend_domain(
+        self,
+        body: ResendDomainSyncRequest,
+        /,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> Domain: ...
     @overload
     async def sync_resend_domain(
         self,
         *,
         resend_domain_id: str,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Domain: ...
-    async def sync_resend_domain(self, body: ResendDomainSyncRequest | None = None, **fields: Any) -> Domain:
+    async def sync_resend_domain(
+        self,
+        body: ResendDomainSyncRequest | None = None,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> Domain:
         """Adopt an existing Resend domain
 
         Adopts a domain that already exists in your Resend account (id from listResendDomains) instead of creating one.
 
         Args:
             body: a ``ResendDomainSyncRequest``; or pass its fields as keyword arguments.
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: keys put into the JSON body, over the model's own.
         """
-        return await self._call(SYNC_RESEND_DOMAIN, body=self._body(ResendDomainSyncRequest, body, fields))
+        return await self._call(
+            SYNC_RESEND_DOMAIN,
+            body=self._body(ResendDomainSyncRequest, body, fields),
+            options=self._options(timeout, extra_headers, extra_query, extra_body),
+        )
 
     async def verify(
         self,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> DomainVerifyResponse:
         """Verify the sending domain
 
         Asks Resend for a new DNS check of the domain and returns its status; older API versions answer `{"verified": boolean}`.
+
+        Args:
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: keys sent as a JSON body (the operation itself sends none).
         """
-        return await self._call(VERIFY_DOMAIN)
+        return await self._call(
+            VERIFY_DOMAIN, options=self._options(timeout, extra_headers, extra_query, extra_body)
+        )
 
     async def refresh(
         self,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Domain:
         """Refresh the sending domain status
 
         Pulls the latest domain and DNS record status from Resend without triggering a new check.
+
+        Args:
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: keys sent as a JSON body (the operation itself sends none).
         """
-        return await self._call(REFRESH_DOMAIN)
+        return await self._call(
+            REFRESH_DOMAIN, options=self._options(timeout, extra_headers, extra_query, extra_body)
+        )
 
 
 class DomainsResourceWithRawResponse:

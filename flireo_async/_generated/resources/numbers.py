@@ -8,8 +8,10 @@ Reached as ``client.numbers`` (and ``client.with_raw_response.numbers``).
 from __future__ import annotations
 
 import builtins
+from collections.abc import Mapping
 from typing import Any, overload
 
+from ..._options import QueryValue
 from ..._resource import BaseResource, raw_response
 from ..._types import UNSET, UnsetType
 from ..models import (
@@ -33,15 +35,38 @@ class NumbersResource(BaseResource):
 
     async def list(
         self,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> builtins.list[Number]:
         """List numbers
 
         Returns every registered phone number of the organization in one response (no pagination).
+
+        Args:
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: refused here: a GET request sends no body (every method takes it alike).
         """
-        return await self._call(LIST_NUMBERS)
+        return await self._call(
+            LIST_NUMBERS, options=self._options(timeout, extra_headers, extra_query, extra_body)
+        )
 
     @overload
-    async def create(self, body: NumberCreate, /) -> Number: ...
+    async def create(
+        self,
+        body: NumberCreate,
+        /,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> Number: ...
     @overload
     async def create(
         self,
@@ -52,21 +77,48 @@ class NumbersResource(BaseResource):
         workflow_id: str | UnsetType | None = UNSET,
         is_active: bool | UnsetType = UNSET,
         name: str | UnsetType | None = UNSET,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Number: ...
-    async def create(self, body: NumberCreate | None = None, **fields: Any) -> Number:
+    async def create(
+        self,
+        body: NumberCreate | None = None,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> Number:
         """Register a number
 
         Registers a phone number forwarded from your own SIP provider and optionally assigns an agent and a transfer trunk. Not idempotent; registering the same number twice may give 409.
 
         Args:
             body: a ``NumberCreate``; or pass its fields as keyword arguments.
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: keys put into the JSON body, over the model's own.
         """
-        return await self._call(CREATE_NUMBER, body=self._body(NumberCreate, body, fields))
+        return await self._call(
+            CREATE_NUMBER,
+            body=self._body(NumberCreate, body, fields),
+            options=self._options(timeout, extra_headers, extra_query, extra_body),
+        )
 
     async def get(
         self,
         number_id: str,
         /,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Number:
         """Get a number
 
@@ -74,11 +126,30 @@ class NumbersResource(BaseResource):
 
         Args:
             number_id: Number id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: refused here: a GET request sends no body (every method takes it alike).
         """
-        return await self._call(GET_NUMBER, path=(number_id,))
+        return await self._call(
+            GET_NUMBER,
+            path=(number_id,),
+            options=self._options(timeout, extra_headers, extra_query, extra_body),
+        )
 
     @overload
-    async def update(self, number_id: str, body: NumberUpdate, /) -> Number: ...
+    async def update(
+        self,
+        number_id: str,
+        body: NumberUpdate,
+        /,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> Number: ...
     @overload
     async def update(
         self,
@@ -90,8 +161,23 @@ class NumbersResource(BaseResource):
         workflow_id: str | UnsetType | None = UNSET,
         is_active: bool | UnsetType = UNSET,
         name: str | UnsetType | None = UNSET,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Number: ...
-    async def update(self, number_id: str, /, body: NumberUpdate | None = None, **fields: Any) -> Number:
+    async def update(
+        self,
+        number_id: str,
+        /,
+        body: NumberUpdate | None = None,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> Number:
         """Update a number
 
         Partially updates a number; send `agent_id: null` to unassign the agent (calls are then not handled).
@@ -99,13 +185,28 @@ class NumbersResource(BaseResource):
         Args:
             number_id: Number id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
             body: a ``NumberUpdate``; or pass its fields as keyword arguments.
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: keys put into the JSON body, over the model's own.
         """
-        return await self._call(UPDATE_NUMBER, path=(number_id,), body=self._body(NumberUpdate, body, fields))
+        return await self._call(
+            UPDATE_NUMBER,
+            path=(number_id,),
+            body=self._body(NumberUpdate, body, fields),
+            options=self._options(timeout, extra_headers, extra_query, extra_body),
+        )
 
     async def delete(
         self,
         number_id: str,
         /,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> None:
         """Delete a number
 
@@ -113,8 +214,17 @@ class NumbersResource(BaseResource):
 
         Args:
             number_id: Number id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: keys sent as a JSON body (the operation itself sends none).
         """
-        return await self._call(DELETE_NUMBER, path=(number_id,))
+        return await self._call(
+            DELETE_NUMBER,
+            path=(number_id,),
+            options=self._options(timeout, extra_headers, extra_query, extra_body),
+        )
 
 
 class NumbersResourceWithRawResponse:

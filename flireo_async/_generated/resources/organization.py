@@ -7,6 +7,10 @@ Reached as ``client.organization`` (and ``client.with_raw_response.organization`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from ..._options import QueryValue
 from ..._resource import BaseResource, raw_response
 from ..._types import UNSET, UnsetType
 from ..models import (
@@ -26,6 +30,10 @@ class OrganizationResource(BaseResource):
         self,
         *,
         include_children: bool | UnsetType | None = UNSET,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Organization:
         """Get the organization
 
@@ -33,12 +41,19 @@ class OrganizationResource(BaseResource):
 
         Args:
             include_children: Include the child organizations (agencies) in `children`.
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given (a declared one
+                is refused: use its argument).
+            extra_body: refused here: a GET request sends no body (every method takes it alike).
         """
         return await self._call(
             GET_ORGANIZATION,
             query={
                 "include_children": include_children,
             },
+            options=self._options(timeout, extra_headers, extra_query, extra_body),
         )
 
 

@@ -8,8 +8,10 @@ Reached as ``client.sip_trunks`` (and ``client.with_raw_response.sip_trunks``).
 from __future__ import annotations
 
 import builtins
+from collections.abc import Mapping
 from typing import Any, overload
 
+from ..._options import QueryValue
 from ..._resource import BaseResource, raw_response
 from ..._types import UNSET, UnsetType
 from ..models import (
@@ -31,15 +33,38 @@ class SipTrunksResource(BaseResource):
 
     async def list(
         self,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> builtins.list[SipTrunk]:
         """List SIP trunks
 
         Returns every SIP trunk of the organization in one response (no pagination); passwords are never returned.
+
+        Args:
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: refused here: a GET request sends no body (every method takes it alike).
         """
-        return await self._call(LIST_SIP_TRUNKS)
+        return await self._call(
+            LIST_SIP_TRUNKS, options=self._options(timeout, extra_headers, extra_query, extra_body)
+        )
 
     @overload
-    async def create(self, body: SipTrunkCreate, /) -> SipTrunk: ...
+    async def create(
+        self,
+        body: SipTrunkCreate,
+        /,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> SipTrunk: ...
     @overload
     async def create(
         self,
@@ -50,21 +75,48 @@ class SipTrunksResource(BaseResource):
         auth_username: str | UnsetType = UNSET,
         auth_password: str | UnsetType = UNSET,
         transport: str | UnsetType = UNSET,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> SipTrunk: ...
-    async def create(self, body: SipTrunkCreate | None = None, **fields: Any) -> SipTrunk:
+    async def create(
+        self,
+        body: SipTrunkCreate | None = None,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> SipTrunk:
         """Create a SIP trunk
 
         Creates a SIP trunk used to transfer calls; attach it to a number through `transfer_trunk_id`. The password is stored encrypted and never returned; there is no update operation. Not idempotent.
 
         Args:
             body: a ``SipTrunkCreate``; or pass its fields as keyword arguments.
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: keys put into the JSON body, over the model's own.
         """
-        return await self._call(CREATE_SIP_TRUNK, body=self._body(SipTrunkCreate, body, fields))
+        return await self._call(
+            CREATE_SIP_TRUNK,
+            body=self._body(SipTrunkCreate, body, fields),
+            options=self._options(timeout, extra_headers, extra_query, extra_body),
+        )
 
     async def get(
         self,
         sip_trunk_id: str,
         /,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> SipTrunk:
         """Get a SIP trunk
 
@@ -72,13 +124,27 @@ class SipTrunksResource(BaseResource):
 
         Args:
             sip_trunk_id: SIP trunk id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: refused here: a GET request sends no body (every method takes it alike).
         """
-        return await self._call(GET_SIP_TRUNK, path=(sip_trunk_id,))
+        return await self._call(
+            GET_SIP_TRUNK,
+            path=(sip_trunk_id,),
+            options=self._options(timeout, extra_headers, extra_query, extra_body),
+        )
 
     async def delete(
         self,
         sip_trunk_id: str,
         /,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> None:
         """Delete a SIP trunk
 
@@ -86,8 +152,17 @@ class SipTrunksResource(BaseResource):
 
         Args:
             sip_trunk_id: SIP trunk id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: keys sent as a JSON body (the operation itself sends none).
         """
-        return await self._call(DELETE_SIP_TRUNK, path=(sip_trunk_id,))
+        return await self._call(
+            DELETE_SIP_TRUNK,
+            path=(sip_trunk_id,),
+            options=self._options(timeout, extra_headers, extra_query, extra_body),
+        )
 
 
 class SipTrunksResourceWithRawResponse:

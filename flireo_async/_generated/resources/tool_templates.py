@@ -8,8 +8,10 @@ Reached as ``client.tool_templates`` (and ``client.with_raw_response.tool_templa
 from __future__ import annotations
 
 import builtins
+from collections.abc import Mapping
 from typing import Any, overload
 
+from ..._options import QueryValue
 from ..._resource import BaseResource, raw_response
 from ..._types import UNSET, UnsetType
 from ..models import (
@@ -36,15 +38,38 @@ class ToolTemplatesResource(BaseResource):
 
     async def list(
         self,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> builtins.list[ToolTemplate]:
         """List tool templates
 
         Returns every tool template of the organization in one response (no pagination).
+
+        Args:
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: refused here: a GET request sends no body (every method takes it alike).
         """
-        return await self._call(LIST_TOOL_TEMPLATES)
+        return await self._call(
+            LIST_TOOL_TEMPLATES, options=self._options(timeout, extra_headers, extra_query, extra_body)
+        )
 
     @overload
-    async def create(self, body: ToolTemplateCreate, /) -> ToolTemplate: ...
+    async def create(
+        self,
+        body: ToolTemplateCreate,
+        /,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> ToolTemplate: ...
     @overload
     async def create(
         self,
@@ -56,21 +81,48 @@ class ToolTemplatesResource(BaseResource):
         | EndCallTemplateConfig
         | TransferCallTemplateConfig
         | dict[str, Any],
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> ToolTemplate: ...
-    async def create(self, body: ToolTemplateCreate | None = None, **fields: Any) -> ToolTemplate:
+    async def create(
+        self,
+        body: ToolTemplateCreate | None = None,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> ToolTemplate:
         """Create a tool template
 
         Creates a reusable tool definition; `tool_config` must match `tool_type`. Templates are copied into agents by value. Not idempotent: a retried request can create a duplicate.
 
         Args:
             body: a ``ToolTemplateCreate``; or pass its fields as keyword arguments.
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: keys put into the JSON body, over the model's own.
         """
-        return await self._call(CREATE_TOOL_TEMPLATE, body=self._body(ToolTemplateCreate, body, fields))
+        return await self._call(
+            CREATE_TOOL_TEMPLATE,
+            body=self._body(ToolTemplateCreate, body, fields),
+            options=self._options(timeout, extra_headers, extra_query, extra_body),
+        )
 
     async def get(
         self,
         tool_template_id: str,
         /,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> ToolTemplate:
         """Get a tool template
 
@@ -78,11 +130,30 @@ class ToolTemplatesResource(BaseResource):
 
         Args:
             tool_template_id: Tool template id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: refused here: a GET request sends no body (every method takes it alike).
         """
-        return await self._call(GET_TOOL_TEMPLATE, path=(tool_template_id,))
+        return await self._call(
+            GET_TOOL_TEMPLATE,
+            path=(tool_template_id,),
+            options=self._options(timeout, extra_headers, extra_query, extra_body),
+        )
 
     @overload
-    async def update(self, tool_template_id: str, body: ToolTemplateUpdate, /) -> ToolTemplate: ...
+    async def update(
+        self,
+        tool_template_id: str,
+        body: ToolTemplateUpdate,
+        /,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> ToolTemplate: ...
     @overload
     async def update(
         self,
@@ -97,9 +168,22 @@ class ToolTemplatesResource(BaseResource):
         | TransferCallTemplateConfig
         | dict[str, Any]
         | UnsetType = UNSET,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> ToolTemplate: ...
     async def update(
-        self, tool_template_id: str, /, body: ToolTemplateUpdate | None = None, **fields: Any
+        self,
+        tool_template_id: str,
+        /,
+        body: ToolTemplateUpdate | None = None,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        **fields: Any,
     ) -> ToolTemplate:
         """Update a tool template
 
@@ -108,15 +192,28 @@ class ToolTemplatesResource(BaseResource):
         Args:
             tool_template_id: Tool template id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
             body: a ``ToolTemplateUpdate``; or pass its fields as keyword arguments.
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: keys put into the JSON body, over the model's own.
         """
         return await self._call(
-            UPDATE_TOOL_TEMPLATE, path=(tool_template_id,), body=self._body(ToolTemplateUpdate, body, fields)
+            UPDATE_TOOL_TEMPLATE,
+            path=(tool_template_id,),
+            body=self._body(ToolTemplateUpdate, body, fields),
+            options=self._options(timeout, extra_headers, extra_query, extra_body),
         )
 
     async def delete(
         self,
         tool_template_id: str,
         /,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> None:
         """Delete a tool template
 
@@ -124,8 +221,17 @@ class ToolTemplatesResource(BaseResource):
 
         Args:
             tool_template_id: Tool template id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: keys sent as a JSON body (the operation itself sends none).
         """
-        return await self._call(DELETE_TOOL_TEMPLATE, path=(tool_template_id,))
+        return await self._call(
+            DELETE_TOOL_TEMPLATE,
+            path=(tool_template_id,),
+            options=self._options(timeout, extra_headers, extra_query, extra_body),
+        )
 
 
 class ToolTemplatesResourceWithRawResponse:

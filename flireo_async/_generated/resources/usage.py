@@ -7,8 +7,11 @@ Reached as ``client.usage`` (and ``client.with_raw_response.usage``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
+from typing import Any
 
+from ..._options import QueryValue
 from ..._pagination import AsyncPaginator
 from ..._resource import BaseResource, raw_page
 from ..._types import UNSET, UnsetType
@@ -33,6 +36,10 @@ class UsageResource(BaseResource):
         offset: int | UnsetType | None = UNSET,
         start_date: datetime | date | UnsetType | None = UNSET,
         end_date: datetime | date | UnsetType | None = UNSET,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> AsyncPaginator[UsageLog, UsageList]:
         """List usage logs
 
@@ -43,6 +50,12 @@ class UsageResource(BaseResource):
             offset: Number of items to skip (default 0); next page = offset + len(items).
             start_date: Only items created at or after this ISO 8601 date-time.
             end_date: Only items created at or before this ISO 8601 date-time.
+            timeout: seconds for each HTTP attempt of this call (every page), instead of the client's ``timeout``.
+            extra_headers: headers added to the request of every page (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given (a declared one
+                is refused: use its argument).
+            extra_body: refused here: a GET request sends no body (every method takes it alike).
 
         Returns an :class:`AsyncPaginator`: ``await`` it for the first page, ``async for`` over it
         for every UsageLog, or use ``.pages()``.
@@ -55,6 +68,7 @@ class UsageResource(BaseResource):
                 "start_date": start_date,
                 "end_date": end_date,
             },
+            options=self._options(timeout, extra_headers, extra_query, extra_body),
         )
 
 

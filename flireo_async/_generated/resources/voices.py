@@ -8,7 +8,10 @@ Reached as ``client.voices`` (and ``client.with_raw_response.voices``).
 from __future__ import annotations
 
 import builtins
+from collections.abc import Mapping
+from typing import Any
 
+from ..._options import QueryValue
 from ..._resource import BaseResource, raw_response
 from ..models import (
     Voice,
@@ -25,12 +28,26 @@ class VoicesResource(BaseResource):
 
     async def list(
         self,
+        *,
+        timeout: float | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, QueryValue] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> builtins.list[Voice]:
         """List voices
 
         Returns the available text-to-speech voices; use a voice `id` as `tts_config.voice_id`.
+
+        Args:
+            timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
+            extra_headers: headers added to the request (over the client's ``default_headers``);
+                ``Authorization`` cannot be set here.
+            extra_query: query parameters the spec does not declare, sent as given.
+            extra_body: refused here: a GET request sends no body (every method takes it alike).
         """
-        return await self._call(LIST_VOICES)
+        return await self._call(
+            LIST_VOICES, options=self._options(timeout, extra_headers, extra_query, extra_body)
+        )
 
 
 class VoicesResourceWithRawResponse:
