@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install codegen codegen-check lint test demo bench clean
+.PHONY: install docs-install docs codegen codegen-check lint test demo bench clean
 
 $(STAMP): pyproject.toml constraints-test.txt
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,17 @@ $(STAMP): pyproject.toml constraints-test.txt
 	touch $(STAMP)
 
 install: $(STAMP)
+
+DOCS_STAMP := $(VENV)/.docs-stamp
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -c constraints-test.txt -e '.[dev,docs]'
+	touch $(DOCS_STAMP)
+
+docs-install: $(DOCS_STAMP)
+
+# The API reference site in site/; --strict turns a broken reference or link into a failure.
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 codegen: $(STAMP)
 	$(PY) -m codegen
@@ -39,4 +50,4 @@ bench: $(STAMP)
 	$(PY) bench/fleet.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) build site *.egg-info .mypy_cache .ruff_cache .pytest_cache
