@@ -44,3 +44,12 @@ def test_rst_roles_become_plain_code() -> None:
         hook.on_page_content(html, page=None)
         == "see <code>FileLaunchStore</code> and <code>create_many</code>"
     )
+
+
+def test_doctest_sessions_are_fenced_and_literal_markers_trimmed() -> None:
+    hook = load("griffe_docstrings")
+    text = "Use it::\n\n    client = AsyncFlireo()\n\nOr:\n\n>>> import flireo_async\n... \nDone."
+    assert hook.to_markdown(text) == (
+        "Use it:\n\n    client = AsyncFlireo()\n\nOr:\n\n\n```pycon\n>>> import flireo_async\n... \n```\n\nDone."
+    )
+    assert hook.to_markdown("Plain text: no change.") == "Plain text: no change."
