@@ -19,6 +19,7 @@ def to_markdown(text: str) -> str:
     """The docstring text with doctest sessions fenced and ``::`` literal markers trimmed."""
     out: list[str] = []
     in_session = False
+    indent = ""
     for line in text.splitlines():
         prompt = PROMPT.match(line)
         if prompt and not in_session:
