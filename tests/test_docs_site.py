@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 from types import ModuleType
 
@@ -53,3 +54,12 @@ def test_doctest_sessions_are_fenced_and_literal_markers_trimmed() -> None:
         "Use it:\n\n    client = AsyncFlireo()\n\nOr:\n\n\n```pycon\n>>> import flireo_async\n... \n```\n\nDone."
     )
     assert hook.to_markdown("Plain text: no change.") == "Plain text: no change."
+
+
+def test_readme_links_point_at_files_that_exist() -> None:
+    root = HOOKS.parent.parent
+    readme = (root / "README.md").read_text()
+    targets = [t for t in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", readme) if "://" not in t]
+    assert len(targets) >= 10
+    missing = [t for t in targets if not (root / t).exists()]
+    assert missing == []
