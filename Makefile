@@ -23,8 +23,10 @@ $(DOCS_STAMP): $(STAMP)
 docs-install: $(DOCS_STAMP)
 
 # The API reference site in site/; --strict turns a broken reference or link into a failure.
+# DOCS_FLAGS=-q prints only warnings and errors (CI).
+DOCS_FLAGS ?=
 docs: $(DOCS_STAMP)
-	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict $(DOCS_FLAGS)
 
 codegen: $(STAMP)
 	$(PY) -m codegen
