@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install codegen codegen-check lint test test-pythons check demo bench clean
+.PHONY: install docs-install docs codegen codegen-check lint test test-pythons check demo bench clean
 
 $(STAMP): pyproject.toml constraints-test.txt
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,19 @@ $(STAMP): pyproject.toml constraints-test.txt
 	touch $(STAMP)
 
 install: $(STAMP)
+
+DOCS_STAMP := $(VENV)/.docs-stamp
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -c constraints-test.txt -e '.[dev,docs]'
+	touch $(DOCS_STAMP)
+
+docs-install: $(DOCS_STAMP)
+
+# The API reference site in site/; --strict turns a broken reference or link into a failure.
+# DOCS_FLAGS=-q prints only warnings and errors (CI).
+DOCS_FLAGS ?=
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict $(DOCS_FLAGS)
 
 codegen: $(STAMP)
 	$(PY) -m codegen
@@ -44,6 +57,7 @@ test-pythons:
 
 # Exactly what CI runs (.ci/run adds only the system packages).
 check: codegen-check lint test-pythons
+	$(MAKE) --no-print-directory -s docs DOCS_FLAGS=-q
 
 demo: $(STAMP)
 	$(VENV)/bin/flireo demo
@@ -55,4 +69,4 @@ bench: $(STAMP)
 	$(PY) bench/fleet.py
 
 clean:
-	rm -rf $(VENV) .venv-3.* build *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-3.* build site *.egg-info .mypy_cache .ruff_cache .pytest_cache

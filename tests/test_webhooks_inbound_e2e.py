@@ -425,9 +425,9 @@ async def test_report_whose_handler_failed_is_handled_again_when_redelivered() -
     assert attempts == [call.id, call.id]
 
 
-def test_readme_inbound_example_runs() -> None:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    section = readme[readme.index("### Inbound calls: assistant-request") :]
+def test_documented_inbound_example_runs() -> None:
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "guide" / "testing.md").read_text()
+    section = guide[guide.index("## Inbound calls: assistant-request") :]
     match = re.search(r"```python\n(.*?)```", section, re.S)
     assert match is not None
     result = subprocess.run(

@@ -60,7 +60,8 @@ class FakeFlireo:
 
     Args:
         api_key: the only key accepted (others get 401).
-        host, port: where to listen (``port=0`` picks a free port).
+        host: the address to listen on.
+        port: the port to listen on (``0`` picks a free port).
         speed: simulated seconds per real second (calls, timestamps, domain verification).
         rate_limit: requests per 60-second window per key (``None``: unlimited). Wall time.
         control_rate_limit: call-control commands per 60 seconds per call (``None``: unlimited).
