@@ -18,6 +18,7 @@ __all__ = [
     "EXIT_FAILED",
     "EXIT_USAGE",
     "EXIT_INTERRUPTED",
+    "EXIT_PIPE_CLOSED",
     "CLIError",
     "Bar",
     "Progress",
@@ -32,6 +33,8 @@ EXIT_USAGE = 2
 """Bad arguments or input file, missing or rejected API key, unknown agent/number/campaign."""
 EXIT_INTERRUPTED = 130
 """Stopped with Ctrl-C (128 + SIGINT, as shells report it)."""
+EXIT_PIPE_CLOSED = 141
+"""The reader of stdout closed it early (128 + SIGPIPE, as shells report a program ended by it)."""
 
 
 class CLIError(Exception):

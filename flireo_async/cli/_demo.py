@@ -20,7 +20,7 @@ from typing import Any
 from ._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CLIError, Progress, print_table
 from ._launch import launch_from_csv
 
-__all__ = ["run_demo", "DEMO_SPEED", "DEMO_RATE_LIMIT"]
+__all__ = ["run_demo", "fake_server_class", "DEMO_SPEED", "DEMO_RATE_LIMIT"]
 
 DEMO_SPEED = 60.0
 """Simulated seconds per real second: a 3-minute call takes 3 seconds."""
@@ -30,16 +30,20 @@ _ACTIVE = frozenset({"dialing", "connecting", "ringing", "in-progress"})
 _FIRST_NAMES = ("Jan", "Sanne", "Pieter", "Emma", "Daan", "Lotte", "Bram", "Fleur", "Luuk", "Noor")
 
 
-def _testing() -> Any:
+def fake_server_class() -> Any:
+    """:class:`~flireo_async.testing.FakeFlireo`, or a one-line :class:`CLIError` naming the
+    extra to install when its dependencies (jsonschema) are missing from a base install."""
     try:
-        from .. import testing
-    except ImportError as exc:
+        from ..testing._server import FakeFlireo
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").split(".")[0]
+        if missing not in ("jsonschema", "referencing"):
+            raise
         raise CLIError(
-            f"the fake server needs the testing extra ({exc.name} is missing): "
-            "pip install 'flireo-async[testing]'",
+            f"the fake server needs {missing}, which the base install lacks: pip install 'flireo-async[cli]'",
             EXIT_USAGE,
         ) from None
-    return testing
+    return FakeFlireo
 
 
 def write_leads(path: str, count: int, *, seed: int = 7) -> None:
@@ -87,11 +91,11 @@ async def run_demo(*, out_dir: str | None, calls: int, progress: Progress) -> in
     from ..bulk import FileLaunchStore
     from ..export import export_usage
 
-    testing = _testing()
+    fake_server = fake_server_class()
     started = time.monotonic()
     directory, leads, journal, usage_csv = _prepare_files(out_dir, calls)
 
-    fake = testing.FakeFlireo(speed=DEMO_SPEED, rate_limit=DEMO_RATE_LIMIT, failure_share=0.1, seed=7)
+    fake = fake_server(speed=DEMO_SPEED, rate_limit=DEMO_RATE_LIMIT, failure_share=0.1, seed=7)
     async with fake:
         print(f"fake Flireo API on {fake.url} (key {fake.api_key}); files in {directory}")
         async with AsyncFlireo(api_key=fake.api_key, base_url=fake.url, rate_limit=DEMO_RATE_LIMIT) as client:

@@ -2,7 +2,8 @@
 
 Exit codes: 0 everything worked; 1 some items failed or have an unknown outcome, or the API
 could not be reached or failed; 2 bad arguments or input, missing or rejected API key, unknown
-agent/number/campaign; 130 interrupted with Ctrl-C. Errors are one line on stderr.
+agent/number/campaign; 130 interrupted with Ctrl-C; 141 stdout was closed by its reader (``| head``),
+quietly, as a shell reports a program ended by SIGPIPE. Errors are one line on stderr.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ._common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_PIPE_CLOSED,
     EXIT_USAGE,
     CLIError,
     Progress,
@@ -45,6 +47,7 @@ exit codes:
   0  everything worked
   1  some calls failed or have an unknown outcome, or the API could not be reached
   2  bad arguments or input file, missing or rejected API key, unknown agent/number/campaign
+  141  the reader of stdout went away (e.g. | head) before the output was complete
 """
 
 _MAIN_EXAMPLES = """\
@@ -302,7 +305,7 @@ def _progress(args: argparse.Namespace) -> Progress:
 
 
 async def _run_export(args: argparse.Namespace) -> int:
-    from ..export import date_bound, export_calls, export_leads, export_usage
+    from ..export import export_calls, export_leads, export_usage
 
     if args.what == "leads" and not args.campaign:
         raise CLIError("export leads needs --campaign ID", EXIT_USAGE)
@@ -310,12 +313,13 @@ async def _run_export(args: argparse.Namespace) -> int:
         raise CLIError("--status applies to export calls only", EXIT_USAGE)
     if not 1 <= args.page_size <= 1000:
         raise CLIError("--page-size must be from 1 to 1000", EXIT_USAGE)
-    try:
-        date_bound(args.start_date, end=False)
-        date_bound(args.end_date, end=True)
-    except ValueError as exc:
-        raise CLIError(str(exc), EXIT_USAGE) from None
-    fmt = args.format or ("jsonl" if args.out.lower().endswith((".jsonl", ".ndjson")) else "csv")
+    _check_period(args)
+    if args.status is not None and args.status not in CALL_STATUSES:
+        raise CLIError(
+            f"--status {args.status!r} is not a call status; use one of: {', '.join(CALL_STATUSES)}",
+            EXIT_USAGE,
+        )
+    fmt = _format(args.out, args.format)
     to_stdout = args.out == "-"
     out: str | IO[str] = sys.stdout if to_stdout else _writable(args.out)
     progress = _progress(args)
@@ -341,6 +345,61 @@ async def _run_export(args: argparse.Namespace) -> int:
     where = "stdout" if to_stdout else args.out
     print(f"wrote {rows} {label} to {where} ({fmt})", file=sys.stderr if to_stdout else sys.stdout)
     return EXIT_OK
+
+
+CALL_STATUSES = (
+    "dialing",
+    "connecting",
+    "ringing",
+    "in-progress",
+    "ended",
+    "ended-with-error",
+    "transferred",
+    "failed",
+    "rejected",
+    "insufficient-credits",
+)
+"""The call statuses the API documents: ``--status`` takes one of these (another value would
+silently match nothing)."""
+
+_SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+def _format(out: str, given: str | None) -> str:
+    """The export format: ``--format`` when given, else from the ``--out`` suffix (CSV for
+    stdout or a name without a suffix); an unknown suffix is an error rather than CSV in
+    disguise."""
+    if given:
+        return given
+    suffix = os.path.splitext(out)[1].lower() if out != "-" else ""
+    if not suffix:
+        return "csv"
+    if suffix not in _SUFFIXES:
+        raise CLIError(
+            f"--out {out}: cannot write {suffix} files; name it .csv or .jsonl, or give --format csv|jsonl",
+            EXIT_USAGE,
+        )
+    return _SUFFIXES[suffix]
+
+
+def _check_period(args: argparse.Namespace, *, tz: Any = None) -> tuple[Any, Any]:
+    """``--start-date`` and ``--end-date`` as bounds (UNSET when absent); each must be a date
+    and the start must not be after the end."""
+    from ..export import date_bound
+
+    bounds = []
+    for flag, value, end in (("--start-date", args.start_date, False), ("--end-date", args.end_date, True)):
+        try:
+            bounds.append(date_bound(value, end=end, tz=tz))
+        except ValueError as exc:
+            raise CLIError(f"{flag}: {exc}", EXIT_USAGE) from None
+    start, end = bounds
+    if args.start_date is not None and args.end_date is not None and start > end:
+        raise CLIError(
+            f"--start-date {args.start_date} is after --end-date {args.end_date}: nothing can match",
+            EXIT_USAGE,
+        )
+    return start, end
 
 
 def _writable(path: str) -> str:
@@ -488,6 +547,19 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+def _stdout_closed() -> int:
+    """The reader of our stdout went away (``flireo export usage --out - | head``): that is how a
+    pipe normally ends, so say nothing. Later writes and the interpreter's final flush go to
+    /dev/null instead of failing again on the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is no real file (tests capture it)
+        pass
+    return EXIT_PIPE_CLOSED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``flireo`` command with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
     parser = build_parser()
@@ -499,6 +571,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     base_url = getattr(args, "base_url", None) or os.environ.get("FLIREO_BASE_URL") or "the API"
     try:
         return asyncio.run(handler(args))
+    except BrokenPipeError:
+        return _stdout_closed()
     except CLIError as exc:
         return _fail(exc.message, exc.code)
     except KeyboardInterrupt:
