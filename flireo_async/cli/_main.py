@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import logging
+import math
 import os
 import sys
 import textwrap
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from typing import IO, Any
 
 from .._errors import (
     APIConnectionError,
     APIResponseValidationError,
     APIStatusError,
+    APITimeoutError,
     AuthenticationError,
     FlireoError,
     NotFoundError,
@@ -32,8 +36,11 @@ from ._common import (
     EXIT_OK,
     EXIT_PIPE_CLOSED,
     EXIT_USAGE,
+    Bar,
     CLIError,
+    Pace,
     Progress,
+    RetryNotes,
 )
 
 __all__ = ["main", "build_parser"]
@@ -94,6 +101,31 @@ def _common(parser: argparse.ArgumentParser, *, credentials: bool) -> None:
     )
 
 
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_RATE_LIMIT = 100
+
+
+def _api_options(parser: argparse.ArgumentParser, *, rate_limit: bool = True) -> None:
+    """``--timeout`` and ``--rate-limit`` for a command that talks to the API."""
+    group = parser.add_argument_group("API options")
+    group.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"give up on one attempt of a request after this long (default {DEFAULT_TIMEOUT:g}; "
+        "reads are tried 3 times)",
+    )
+    if rate_limit:
+        group.add_argument(
+            "--rate-limit",
+            type=int,
+            default=DEFAULT_RATE_LIMIT,
+            metavar="N",
+            help=f"requests per minute (default {DEFAULT_RATE_LIMIT}, the API's limit)",
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``flireo`` (exposed for documentation and tests)."""
     parser = argparse.ArgumentParser(
@@ -144,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--page-size", type=int, default=1000, metavar="N", help="rows per API request, 1-1000 (default 1000)"
     )
+    _api_options(export)
     _common(export, credentials=True)
     export.set_defaults(handler=_run_export)
 
@@ -229,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     launch.add_argument(
         "--max-in-flight", type=int, default=16, metavar="N", help="requests in flight at once (default 16)"
     )
+    _api_options(launch, rate_limit=False)
     _common(launch, credentials=True)
     launch.set_defaults(handler=_run_launch)
 
@@ -247,6 +281,47 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--launch", required=True, metavar="NAME", help="the launch's name")
     _common(status, credentials=True)
     status.set_defaults(handler=_run_launch_status)
+
+    usage = commands.add_parser(
+        "usage",
+        help="usage reports",
+        description="Usage reports.",
+        formatter_class=_Formatter,
+    )
+    usage_commands = usage.add_subparsers(title="commands", dest="usage_command", metavar="COMMAND")
+    usage_commands.required = True
+    report = usage_commands.add_parser(
+        "report",
+        help="an HTML report of a period's usage: totals, minutes per day, by agent and by number",
+        description=_paragraphs(
+            "Write one self-contained HTML file (it loads nothing from the network) with the "
+            "period's calls, minutes and share of calls that used your own provider keys (BYOK), "
+            "a chart of minutes per day, and tables by agent and by phone number. The usage logs "
+            "are added up as they are read, in constant memory.",
+            "Without dates the report covers the 30 days up to today. Dates are calendar days in "
+            "--tz; both are included.",
+        ),
+        epilog="examples:\n"
+        "  flireo usage report --out report.html\n"
+        "  flireo usage report --start-date 2026-01-01 --end-date 2026-01-31 --tz Europe/Amsterdam "
+        "--out january.html\n\n" + _ENV_HELP,
+        formatter_class=_Formatter,
+    )
+    report.add_argument(
+        "--start-date", metavar="DATE", help="first day (YYYY-MM-DD; default 29 days before --end-date)"
+    )
+    report.add_argument("--end-date", metavar="DATE", help="last day (YYYY-MM-DD; default today)")
+    report.add_argument(
+        "--tz",
+        default="UTC",
+        metavar="ZONE",
+        help="IANA time zone of the days, e.g. Europe/Amsterdam (default UTC)",
+    )
+    report.add_argument("--title", metavar="TEXT", help="the report's heading (default: Flireo usage report)")
+    report.add_argument("--out", required=True, metavar="FILE.html", help="the HTML file to write")
+    _api_options(report)
+    _common(report, credentials=True)
+    report.set_defaults(handler=_run_usage_report)
 
     mock = commands.add_parser(
         "mock",
@@ -297,11 +372,22 @@ def _client(args: argparse.Namespace, **settings: Any) -> Any:
 
     key = _api_key(args)
     base_url = getattr(args, "base_url", None) or os.environ.get("FLIREO_BASE_URL") or None
+    timeout = getattr(args, "timeout", None)
+    if timeout is not None:
+        if not (math.isfinite(timeout) and 0 < timeout <= 3600):
+            raise CLIError("--timeout must be from 0 to 3600 seconds (and more than 0)", EXIT_USAGE)
+        settings.setdefault("timeout", timeout)
+    rate_limit = getattr(args, "rate_limit", None)
+    if rate_limit is not None:
+        if rate_limit < 1:
+            raise CLIError("--rate-limit must be at least 1 request per minute", EXIT_USAGE)
+        settings.setdefault("rate_limit", rate_limit)
     return AsyncFlireo(api_key=key, base_url=base_url, **settings)
 
 
 def _progress(args: argparse.Namespace) -> Progress:
-    return Progress(quiet=getattr(args, "quiet", False))
+    ui: Progress | None = getattr(args, "progress_ui", None)
+    return ui if ui is not None else Progress(quiet=getattr(args, "quiet", False))
 
 
 async def _run_export(args: argparse.Namespace) -> int:
@@ -326,12 +412,13 @@ async def _run_export(args: argparse.Namespace) -> int:
     label = {"usage": "usage logs", "calls": "calls", "leads": "leads"}[args.what]
     async with _client(args) as client:
         with progress.bar(f"exporting {label}") as bar:
+            on_page = _paced_progress(bar, args.rate_limit, args.page_size)
             common: dict[str, Any] = dict(
                 format=fmt,
                 start_date=args.start_date,
                 end_date=args.end_date,
                 page_size=args.page_size,
-                progress=lambda done, total: bar.update(done, total),
+                progress=on_page,
             )
             if args.what == "usage":
                 rows = await export_usage(client, out, **common)
@@ -345,6 +432,21 @@ async def _run_export(args: argparse.Namespace) -> int:
     where = "stdout" if to_stdout else args.out
     print(f"wrote {rows} {label} to {where} ({fmt})", file=sys.stderr if to_stdout else sys.stdout)
     return EXIT_OK
+
+
+def _paced_progress(bar: Bar, rate_limit: int | None, page_size: int) -> Callable[[int, int | None], None]:
+    """A per-page progress callback that shows the rows, the pacing and the ETA (one request
+    per page)."""
+    pace = Pace(rate_limit)
+    pages = 0
+
+    def on_page(done: int, total: int | None) -> None:
+        nonlocal pages
+        pages += 1
+        left = None if total is None else math.ceil(max(0, total - done) / page_size)
+        bar.update(done, total, info=pace.info(pages, left))
+
+    return on_page
 
 
 CALL_STATUSES = (
@@ -483,6 +585,7 @@ async def _run_launch(args: argparse.Namespace) -> int:
                 progress=progress,
                 summary=summary,
                 announce=(f"recording to {where}" if store else where) + f"; results in {results}",
+                pace=Pace(args.rate_limit),
             )
         except asyncio.CancelledError:
             summary.interrupted = True
@@ -522,6 +625,47 @@ async def _run_launch_status(args: argparse.Namespace) -> int:
         ("workers alive", ", ".join(sorted(report.workers)) or "none"),
     ]
     print_table(f"Launch {report.launch!r}", rows)
+    return EXIT_OK
+
+
+async def _run_usage_report(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from ..report import time_zone, usage_report
+
+    try:
+        zone = time_zone(args.tz)
+    except ValueError:
+        raise CLIError(
+            f"--tz: unknown time zone {args.tz!r}; use an IANA name such as Europe/Amsterdam", EXIT_USAGE
+        ) from None
+    suffix = os.path.splitext(args.out)[1].lower()
+    if args.out == "-" or suffix not in ("", ".html", ".htm"):
+        raise CLIError(f"--out {args.out}: the report is an HTML file; name it .html", EXIT_USAGE)
+    _writable(args.out)
+    if args.end_date is None:
+        args.end_date = dt.datetime.now(zone).date().isoformat()
+    start, end = _check_period(args, tz=zone)
+    if args.start_date is None:
+        start = end - dt.timedelta(days=30) + dt.timedelta(milliseconds=1)
+        args.start_date = start.date().isoformat()
+    progress = _progress(args)
+    async with _client(args) as client:
+        with progress.bar("reading usage logs") as bar:
+            stats = await usage_report(
+                client,
+                args.out,
+                start_date=start,
+                end_date=end,
+                tz=args.tz,
+                title=args.title,
+                progress=_paced_progress(bar, args.rate_limit, 1000),
+            )
+    share = f"{100 * stats.byok_share:.1f} %" if stats.byok_share is not None else "-"
+    print(
+        f"wrote {args.out}: {stats.calls} calls, {stats.minutes:.1f} minutes, BYOK {share} "
+        f"({args.start_date} to {args.end_date}, {args.tz})"
+    )
     return EXIT_OK
 
 
@@ -569,6 +713,72 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     base_url = getattr(args, "base_url", None) or os.environ.get("FLIREO_BASE_URL") or "the API"
+    args.progress_ui = Progress(quiet=getattr(args, "quiet", False))
+    timeout = getattr(args, "timeout", DEFAULT_TIMEOUT)
+    notes = RetryNotes(
+        args.progress_ui, timeout=timeout, max_retries=2, show=not getattr(args, "quiet", False)
+    )
+    with _listening(notes):
+        return _run(handler, args, base_url, notes)
+
+
+@contextlib.contextmanager
+def _listening(handler: logging.Handler) -> Iterator[None]:
+    """``handler`` receives the SDK's INFO records while the command runs. Handlers already
+    there (``FLIREO_LOG``) keep the level they had."""
+    from .._logging import logger
+
+    level = logger.level
+    lowered = level == logging.NOTSET or level > logging.INFO
+    pinned = []
+    if lowered:
+        for other in logger.handlers:
+            if other.level == logging.NOTSET:
+                other.setLevel(level or logging.WARNING)
+                pinned.append(other)
+        logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        if lowered:
+            logger.setLevel(level)
+            for other in pinned:
+                other.setLevel(logging.NOTSET)
+
+
+def _connection_failure(exc: APIConnectionError, base_url: str, notes: RetryNotes) -> str:
+    """What a request that got no answer means, worded by its method: a read changed nothing,
+    a write may or may not have been carried out."""
+    if not exc.sent:
+        return f"cannot reach {base_url}: {exc}"
+    path = exc.url
+    try:
+        from yarl import URL
+
+        path = URL(exc.url).path
+    except ValueError:
+        pass
+    attempts = notes.attempts_for(exc.method)
+    tries = f"on each of {attempts} attempts" if attempts > 1 else "(1 attempt)"
+    if isinstance(exc, APITimeoutError):
+        what = f"no answer from {base_url}: {exc.method} {path} got no response within {notes.timeout:g} s {tries}"
+    else:
+        what = f"{exc.method} {path} to {base_url} failed {tries}: the connection broke before an answer came"
+    if exc.method in ("GET", "HEAD", "OPTIONS"):
+        outcome = "nothing was changed (it only reads); try again later or with a larger --timeout"
+    else:
+        outcome = f"the {exc.method} may or may not have been carried out: check before repeating it"
+    return f"{what}; {outcome}"
+
+
+def _run(
+    handler: Callable[[argparse.Namespace], Coroutine[Any, Any, int]],
+    args: argparse.Namespace,
+    base_url: str,
+    notes: RetryNotes,
+) -> int:
     try:
         return asyncio.run(handler(args))
     except BrokenPipeError:
@@ -587,7 +797,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PermissionDeniedError as exc:
         return _fail(f"permission denied (403): {exc.message}", EXIT_USAGE)
     except APIConnectionError as exc:
-        return _fail(f"cannot reach {base_url}: {exc}", EXIT_FAILED)
+        return _fail(_connection_failure(exc, base_url, notes), EXIT_FAILED)
     except APIStatusError as exc:
         return _fail(f"the API answered {exc}", EXIT_FAILED)
     except APIResponseValidationError as exc:
