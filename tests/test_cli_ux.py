@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -225,3 +225,166 @@ def silent_server() -> Iterator[str]:
         for conn in held:
             conn.close()
         listener.close()
+
+
+def test_a_server_that_never_answers(silent_server: str, tmp_path: Path) -> None:
+    server_env = {"FLIREO_API_KEY": "k", "FLIREO_BASE_URL": silent_server}
+    out = tmp_path / "usage.csv"
+    run = flireo("export", "usage", "--out", str(out), "--timeout", "0.2", env=server_env)
+    assert run.code == 1
+    *notes, last = run.err.strip().splitlines()
+    # Every attempt is shown as it fails, with what comes next.
+    assert notes == [
+        "GET /usage: attempt 1/3: no answer within 0.2 s; trying again (attempt 2/3, waiting up to 0.2 s)",
+        "GET /usage: attempt 2/3: no answer within 0.2 s; trying again (attempt 3/3, waiting up to 0.2 s)",
+        "GET /usage: attempt 3/3: no answer within 0.2 s",
+    ]
+    assert last == (
+        f"flireo: error: no answer from {silent_server}: GET /api/v1/usage got no response within 0.2 s "
+        "on each of 3 attempts; nothing was changed (it only reads); try again later or with a larger --timeout"
+    )
+    assert "processed" not in run.err  # a read cannot have done anything
+    assert not out.exists()
+
+
+def test_quiet_hides_the_attempts_but_not_the_error(silent_server: str, tmp_path: Path) -> None:
+    server_env = {"FLIREO_API_KEY": "k", "FLIREO_BASE_URL": silent_server}
+    run = flireo(
+        "export", "usage", "--out", str(tmp_path / "u.csv"), "--timeout", "0.2", "-q", env=server_env
+    )
+    assert run.code == 1
+    one_line_error(run, "on each of 3 attempts")
+
+
+def test_a_write_without_answer_is_worded_as_unknown() -> None:
+    from flireo_async import APITimeoutError
+    from flireo_async.cli._common import Progress, RetryNotes
+    from flireo_async.cli._main import _connection_failure
+
+    notes = RetryNotes(Progress(quiet=True), timeout=5, max_retries=2, show=False)
+    url = "http://127.0.0.1:9/api/v1/calls/outbound"
+    post = _connection_failure(
+        APITimeoutError("t", method="POST", url=url), "http://127.0.0.1:9/api/v1", notes
+    )
+    assert post == (
+        "no answer from http://127.0.0.1:9/api/v1: POST /api/v1/calls/outbound got no response within 5 s "
+        "(1 attempt); the POST may or may not have been carried out: check before repeating it"
+    )
+    get = _connection_failure(APITimeoutError("t", method="GET", url=url), "http://127.0.0.1:9/api/v1", notes)
+    assert "nothing was changed" in get
+
+
+# -- error messages ------------------------------------------------------------------------------
+
+_PROXY_PAGE = (
+    b"<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title><style>body{color:red}</style></head>"
+    b"<body><h1>502 Bad Gateway</h1><p>The upstream server is down.</p><hr>nginx/1.27</body></html>"
+)
+
+
+@pytest.fixture
+def proxy_error_server() -> Iterator[str]:
+    """A reverse proxy whose upstream is down: every request gets its HTML 502 page."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(502)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(_PROXY_PAGE)))
+            self.end_headers()
+            self.wfile.write(_PROXY_PAGE)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/api/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_an_html_error_page_is_its_title(
+    proxy_error_server: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    server_env = {"FLIREO_API_KEY": "k", "FLIREO_BASE_URL": proxy_error_server}
+    with caplog.at_level("DEBUG", logger="flireo_async"):
+        run = flireo("export", "usage", "--out", str(tmp_path / "u.csv"), env=server_env)
+    assert run.code == 1
+    *notes, last = run.err.strip().splitlines()
+    assert len(notes) == 2
+    assert all("the API answered 502; trying again in" in note for note in notes)
+    assert last == "flireo: error: the API answered 502 Bad Gateway"
+    assert "<" not in run.err
+    # The whole page is still there for whoever turns on debug logging.
+    assert any("The upstream server is down." in record.getMessage() for record in caplog.records)
+
+
+def test_status_errors_say_each_thing_once() -> None:
+    import json
+
+    from flireo_async._transport import build_status_error
+
+    def message(status: int, body: object) -> str:
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        return str(build_status_error(status, {}, raw))
+
+    # The API puts one problem in both "message" and "details".
+    same = {
+        "error": "Validation failed",
+        "message": "destination must be E.164",
+        "details": ["destination must be E.164"],
+    }
+    assert message(400, same) == "400 Validation failed: destination must be E.164"
+    more = {"error": "Validation failed", "message": "2 problems", "details": ["a is wrong", "b is wrong"]}
+    assert message(400, more) == "400 Validation failed: 2 problems (a is wrong; b is wrong)"
+    assert message(400, {"error": "Validation failed", "details": ["x"]}) == "400 Validation failed (x)"
+    assert message(503, b"<html><head><title>503 Service Temporarily Unavailable</title></head></html>") == (
+        "503 Service Temporarily Unavailable"
+    )
+    assert message(500, b"<html><body><h1>Oops</h1></body></html>") == "500 Internal Server Error"
+    assert message(500, b"upstream exploded") == "500 upstream exploded"
+
+
+# -- pacing and ETA ------------------------------------------------------------------------------
+
+
+class Ticks:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_pace_says_when_the_rate_limit_sets_the_speed() -> None:
+    from flireo_async.cli._common import Pace
+
+    clock = Ticks()
+    wall = datetime(2026, 1, 7, 12, 0)
+    pace = Pace(100, clock=clock, now=lambda: wall + timedelta(seconds=clock.now))
+    assert pace.info(0, 500) == ""  # nothing measured yet
+    clock.now = 30.0
+    # 50 requests in 30 s is the limit of 100 a minute: the other 150 take 90 s.
+    assert pace.info(50, 150) == "paced at 100/min · ETA 12:02 (2 min left)"
+    assert pace.info(50, 0) == "paced at 100/min"
+    slow = Pace(100, clock=clock, now=lambda: wall)
+    clock.now = 90.0
+    # 6 requests in 60 s: the API's speed, not the limit; 600 more at that speed take 100 minutes.
+    assert slow.info(6, 600) == "ETA 13:40 (1 h 40 min left)"
+    unlimited = Pace(None, clock=clock, now=lambda: wall)
+    clock.now = 150.0
+    assert unlimited.info(100, 100) == "ETA 12:01 (60 s left)"
+
+
+def test_export_and_launch_take_timeout_and_rate_limit() -> None:
+    for command in (("export", "usage"), ("calls", "launch"), ("usage", "report")):
+        run = flireo(*command, "--help")
+        assert run.code == 0
+        assert "--timeout SECONDS" in run.out
+        assert "--rate-limit N" in run.out

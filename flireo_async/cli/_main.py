@@ -14,6 +14,7 @@ import contextlib
 import logging
 import math
 import os
+import re
 import sys
 import textwrap
 from collections.abc import Callable, Coroutine, Iterator, Sequence
@@ -748,11 +749,22 @@ def _listening(handler: logging.Handler) -> Iterator[None]:
                 other.setLevel(logging.NOTSET)
 
 
+def _connect_reason(text: str) -> str:
+    """The cause of a failed connect, said once: ``[Errno 111] Connect call failed ('127.0.0.1',
+    8080)`` names the address the message already gave; the errno's text is the news."""
+    found = re.search(r"\[Errno (\d+)\]", text)
+    if found is not None:
+        return os.strerror(int(found.group(1))).lower()
+    return text.split(": ", 1)[1] if text.startswith("cannot connect to ") and ": " in text else text
+
+
 def _connection_failure(exc: APIConnectionError, base_url: str, notes: RetryNotes) -> str:
     """What a request that got no answer means, worded by its method: a read changed nothing,
     a write may or may not have been carried out."""
     if not exc.sent:
-        return f"cannot reach {base_url}: {exc}"
+        attempts = notes.attempts_for(exc.method)
+        tries = f" ({attempts} attempts)" if attempts > 1 else ""
+        return f"cannot reach {base_url}{tries}: {_connect_reason(str(exc))}"
     path = exc.url
     try:
         from yarl import URL
