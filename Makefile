@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+# The demo needs only the package and its cli extra: its own small venv, made on the first run.
+DEMO_VENV := .venv-demo
+DEMO_STAMP := $(DEMO_VENV)/.installed-stamp
 
 .PHONY: install codegen codegen-check lint test demo bench clean
 
@@ -29,14 +32,21 @@ lint: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
-demo: $(STAMP)
-	$(VENV)/bin/flireo demo
+$(DEMO_STAMP): pyproject.toml constraints-test.txt
+	@echo "make demo: installing flireo-async[cli] into $(DEMO_VENV) (first run only, about a minute)..."
+	$(PYTHON) -m venv $(DEMO_VENV)
+	$(DEMO_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -c constraints-test.txt -e '.[cli]'
+	touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
+	$(DEMO_VENV)/bin/flireo demo
 
 bench: $(STAMP)
 	$(PY) bench/overhead.py
 	$(PY) bench/export.py
 	$(PY) bench/bulk.py
 	$(PY) bench/fleet.py
+	$(PY) bench/report.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(DEMO_VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -388,3 +388,31 @@ def test_export_and_launch_take_timeout_and_rate_limit() -> None:
         assert run.code == 0
         assert "--timeout SECONDS" in run.out
         assert "--rate-limit N" in run.out
+
+
+# -- make demo -----------------------------------------------------------------------------------
+
+
+def test_make_demo_installs_only_what_the_demo_needs() -> None:
+    """``make demo`` has its own venv with the package and its cli extra, made once (a stamp)
+    and announced; the dev tools (mypy, schemathesis, the generator) stay out of it."""
+    makefile = (Path(__file__).parent.parent / "Makefile").read_text()
+    rules = {}
+    for block in makefile.split("\n\n"):
+        lines = block.strip().splitlines()
+        head = next((line for line in lines if ":" in line and not line.startswith(("\t", "#"))), None)
+        if head is not None:
+            target, _, needs = head.partition(":")
+            rules[target.strip()] = (needs.split(), [line.strip() for line in lines if line.startswith("\t")])
+    needs, recipe = rules["demo"]
+    assert needs == ["$(DEMO_STAMP)"]
+    assert recipe == ["$(DEMO_VENV)/bin/flireo demo"]
+    stamp_needs, install = rules["$(DEMO_STAMP)"]
+    assert "pyproject.toml" in stamp_needs
+    assert any(line.startswith("@echo") and "installing" in line for line in install)
+    pip = [line for line in install if "pip install" in line]
+    assert len(pip) == 1
+    assert "'.[cli]'" in pip[0]
+    assert "dev" not in pip[0]
+    assert install[-1] == "touch $(DEMO_STAMP)"
+    assert "DEMO_VENV := .venv-demo" in makefile
