@@ -669,7 +669,7 @@ def _html_title(text: str) -> str | None:
     """For an HTML page: its title without a leading copy of the status code ("" without a
     title); ``None`` for text that is no HTML page."""
     head = text.lstrip()[:512].lower()
-    if not head.startswith(("<!doctype html", "<html", "<head", "<body", "<title")):
+    if not head.startswith(("<!doctype html", "<html", "<head", "<body", "<title", "<!--", "<?xml")):
         return None
     found = _TITLE.search(text, 0, 65536)
     if found is None:

@@ -403,3 +403,6 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
         rows = list(csv.DictReader(f))
     assert 20 < len(rows) <= 40  # calls that were answered (the fake fails 10 % of them)
     assert (tmp_path / "leads.csv").read_text().count("\n") == 41
+    report = (tmp_path / "usage-report.html").read_text(encoding="utf-8")
+    assert f"{len(rows)} calls" in run.out
+    assert f'<div class="value">{len(rows)}</div>' in report

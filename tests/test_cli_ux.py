@@ -416,3 +416,15 @@ def test_make_demo_installs_only_what_the_demo_needs() -> None:
     assert "dev" not in pip[0]
     assert install[-1] == "touch $(DEMO_STAMP)"
     assert "DEMO_VENV := .venv-demo" in makefile
+
+
+def test_a_429_is_shown_and_waited_out(fake: FakeFlireo, env: dict[str, str], tmp_path: Path) -> None:  # noqa: F811
+    fake.seed_usage_logs(5, start=START)
+    fake.inject("getUsage", status_429=1.0, retry_after=0, times=1)
+    run = flireo("export", "usage", "--out", str(tmp_path / "u.csv"), env=env)
+    assert run.code == 0, run.err
+    assert (
+        run.err.strip()
+        == "GET /usage: attempt 1/3: the API answered 429; trying again when the rate limit allows"
+    )
+    assert "wrote 5 usage logs" in run.out

@@ -306,7 +306,11 @@ class RetryNotes(logging.Handler):
             else:
                 method, path, status, attempt = str(args[0]), str(args[1]), args[2], int(args[3])
                 what = f"the API answered {status}"
-                then = f"; trying again in {float(args[4]):.1f} s"
+                then = (
+                    "; trying again when the rate limit allows"
+                    if status == 429
+                    else f"; trying again in {float(args[4]):.1f} s"
+                )
                 retrying = True
         except (IndexError, TypeError, ValueError):  # a record of that format with other arguments
             return

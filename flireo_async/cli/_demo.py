@@ -2,8 +2,8 @@
 
 The demo starts :class:`~flireo_async.testing.FakeFlireo` in this process with simulated time
 running 60 times faster, then does what a user would: create an agent and a number, launch
-calls from a leads CSV with a journal, wait for the calls to end, export the usage logs and
-print a summary. It needs no network and no API key (it uses the fake's).
+calls from a leads CSV with a journal, wait for the calls to end, export the usage logs, write
+a usage report and print a summary. It needs no network and no API key (it uses the fake's).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import csv
+import datetime
 import os
 import random
 import tempfile
@@ -90,10 +91,12 @@ async def run_demo(*, out_dir: str | None, calls: int, progress: Progress) -> in
     from .._client import AsyncFlireo
     from ..bulk import FileLaunchStore
     from ..export import export_usage
+    from ..report import usage_report
 
     fake_server = fake_server_class()
     started = time.monotonic()
     directory, leads, journal, usage_csv = _prepare_files(out_dir, calls)
+    report = os.path.join(directory, "usage-report.html")
 
     fake = fake_server(speed=DEMO_SPEED, rate_limit=DEMO_RATE_LIMIT, failure_share=0.1, seed=7)
     async with fake:
@@ -123,6 +126,15 @@ async def run_demo(*, out_dir: str | None, calls: int, progress: Progress) -> in
                     client, usage_csv, progress=lambda done, total: bar.update(done, total)
                 )
             totals = (await client.usage.list(limit=1)).summary
+            today = datetime.datetime.now(datetime.timezone.utc).date()
+            # The fake's clock runs fast: a day either side keeps every call in the period.
+            stats = await usage_report(
+                client,
+                report,
+                start_date=today - datetime.timedelta(days=1),
+                end_date=today + datetime.timedelta(days=1),
+                title="Flireo demo usage",
+            )
 
     seconds = totals.total_duration_seconds if totals is not None else 0
     seconds = seconds if isinstance(seconds, int) else 0
@@ -136,6 +148,7 @@ async def run_demo(*, out_dir: str | None, calls: int, progress: Progress) -> in
             ("calls ended", ", ".join(f"{n} {status}" for status, n in statuses.most_common()) or "none"),
             ("minutes", f"{seconds / 60:.1f} over {rows} usage logs"),
             ("usage CSV", usage_csv),
+            ("report", f"{report} ({stats.calls} calls; open it in a browser)"),
             ("journal", journal),
             ("took", f"{time.monotonic() - started:.1f} s"),
         ],

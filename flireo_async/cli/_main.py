@@ -1,4 +1,4 @@
-"""The ``flireo`` command: exports, bulk outbound calls, a local mock server and a demo.
+"""The ``flireo`` command: exports, bulk outbound calls, usage reports, a local mock server and a demo.
 
 Exit codes: 0 everything worked; 1 some items failed or have an unknown outcome, or the API
 could not be reached or failed; 2 bad arguments or input, missing or rejected API key, unknown
@@ -52,9 +52,9 @@ credentials:
   FLIREO_BASE_URL    API base URL (or --base-url; default https://api.flireo.com/api/v1)
 
 exit codes:
-  0  everything worked
-  1  some calls failed or have an unknown outcome, or the API could not be reached
-  2  bad arguments or input file, missing or rejected API key, unknown agent/number/campaign
+  0    everything worked
+  1    some calls failed or have an unknown outcome, or the API could not be reached
+  2    bad arguments or input file, missing or rejected API key, unknown agent/number/campaign
   141  the reader of stdout went away (e.g. | head) before the output was complete
 """
 
@@ -63,6 +63,7 @@ examples:
   flireo demo                                       try everything against a local fake API
   flireo export usage --start-date 2026-01-01 --out usage.csv
   flireo calls launch leads.csv --agent-id AGENT_ID --journal leads.journal
+  flireo usage report --start-date 2026-01-01 --end-date 2026-01-31 --out january.html
   flireo mock --port 8080                           a fake API for your own tests
 
 """
@@ -104,6 +105,8 @@ def _common(parser: argparse.ArgumentParser, *, credentials: bool) -> None:
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_RATE_LIMIT = 100
+MAX_RETRIES = 2
+"""Retries after a failed attempt of a read (so 3 attempts), as the retry notes count them."""
 
 
 def _api_options(parser: argparse.ArgumentParser, *, rate_limit: bool = True) -> None:
@@ -133,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="flireo",
         description=_paragraphs(
             "Command-line tools for the Flireo voice-AI API: streaming exports, bulk outbound "
-            "calls with a crash-safe journal, a local mock server and a demo."
+            "calls with a crash-safe journal, usage reports, a local mock server and a demo."
         ),
         epilog=_MAIN_EXAMPLES + _ENV_HELP,
         formatter_class=_Formatter,
@@ -346,8 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="a short tour against a local fake API (no network, no key)",
         description=_paragraphs(
             "Start a fake Flireo API in this process, create an agent and a number, launch 200 "
-            "calls from a generated leads CSV, wait for them to end, export the usage logs to CSV "
-            "and print a summary. Needs no network and no API key; takes about 10 seconds."
+            "calls from a generated leads CSV, wait for them to end, export the usage logs to CSV, "
+            "write a usage report (HTML) and print a summary. Needs no network and no API key; takes about 10 seconds."
         ),
         formatter_class=_Formatter,
     )
@@ -383,6 +386,7 @@ def _client(args: argparse.Namespace, **settings: Any) -> Any:
         if rate_limit < 1:
             raise CLIError("--rate-limit must be at least 1 request per minute", EXIT_USAGE)
         settings.setdefault("rate_limit", rate_limit)
+    settings.setdefault("max_retries", MAX_RETRIES)
     return AsyncFlireo(api_key=key, base_url=base_url, **settings)
 
 
@@ -717,7 +721,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.progress_ui = Progress(quiet=getattr(args, "quiet", False))
     timeout = getattr(args, "timeout", DEFAULT_TIMEOUT)
     notes = RetryNotes(
-        args.progress_ui, timeout=timeout, max_retries=2, show=not getattr(args, "quiet", False)
+        args.progress_ui,
+        timeout=timeout,
+        max_retries=MAX_RETRIES,
+        show=not getattr(args, "quiet", False),
     )
     with _listening(notes):
         return _run(handler, args, base_url, notes)
