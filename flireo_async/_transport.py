@@ -662,18 +662,22 @@ def build_status_error(
     return cls(text_message, **kwargs)
 
 
+_HIDDEN = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]*>")
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
 
 
 def _html_title(text: str) -> str | None:
-    """For an HTML page: its title without a leading copy of the status code ("" without a
-    title); ``None`` for text that is no HTML page."""
+    """For an HTML page: its title without a leading copy of the status code, or for a page
+    without a title its text when that is short ("" otherwise); ``None`` for text that is no
+    HTML page."""
     head = text.lstrip()[:512].lower()
     if not head.startswith(("<!doctype html", "<html", "<head", "<body", "<title", "<!--", "<?xml")):
         return None
     found = _TITLE.search(text, 0, 65536)
     if found is None:
-        return ""
+        words = " ".join(_TAG.sub(" ", _HIDDEN.sub(" ", text[:4096])).split())
+        return html.unescape(words) if len(words) <= 120 else ""
     title = html.unescape(" ".join(found.group(1).split()))
     return re.sub(r"^\d{3}\s+", "", title)[:200]
 

@@ -347,7 +347,9 @@ def test_status_errors_say_each_thing_once() -> None:
     assert message(503, b"<html><head><title>503 Service Temporarily Unavailable</title></head></html>") == (
         "503 Service Temporarily Unavailable"
     )
-    assert message(500, b"<html><body><h1>Oops</h1></body></html>") == "500 Internal Server Error"
+    assert message(500, b"<html><body><h1>Oops</h1></body></html>") == "500 Oops"
+    long_page = b"<html><body><style>p{}</style>" + b"<p>lorem ipsum</p>" * 20 + b"</body></html>"
+    assert message(500, long_page) == "500 Internal Server Error"
     assert message(500, b"upstream exploded") == "500 upstream exploded"
 
 
