@@ -228,15 +228,15 @@ def _share(part: int, whole: int) -> str:
 
 
 def _nice_ceiling(value: float) -> float:
-    """The smallest round number (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 times a power of ten) at or
-    above ``value``: an axis top whose quarters are round too."""
+    """The smallest axis top at or above ``value`` whose quarters (the grid lines) are round:
+    1, 1.2, 1.6, 2, 2.4, 3, 4, 6 or 8 times a power of ten."""
     if value <= 0:
         return 1.0
     power = 10 ** math.floor(math.log10(value))
-    for step in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
+    for step in (1, 1.2, 1.6, 2, 2.4, 3, 4, 6, 8):
         if value <= step * power:
             return float(step * power)
-    return float(10 * power)  # pragma: no cover - the loop always returns
+    return float(10 * power)
 
 
 CHART_WIDTH = 960

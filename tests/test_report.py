@@ -358,3 +358,22 @@ def test_the_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     bars = sum(1 for p in pixels if all(abs(a - b) <= 8 for a, b in zip(p, BAR_RGB, strict=True)))
     assert not_white > 20_000  # text, cards, tables: not a blank page
     assert bars > 5_000  # the chart's bars were drawn
+
+
+def test_the_axis_top_has_round_quarters() -> None:
+    from flireo_async.report import _nice_ceiling
+
+    for value, top in [
+        (0, 1),
+        (1, 1),
+        (7, 8),
+        (99, 100),
+        (101, 120),
+        (210, 240),
+        (2550, 3000),
+        (8001, 10000),
+    ]:
+        assert _nice_ceiling(value) == pytest.approx(top)
+    for value in (0.7, 13, 377, 4999, 123456):
+        top = _nice_ceiling(value)
+        assert value <= top < value * 1.34  # never far above the tallest bar
