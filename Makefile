@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+# The demo needs only the package and its cli extra: its own small venv, made on the first run.
+DEMO_VENV := .venv-demo
+DEMO_STAMP := $(DEMO_VENV)/.installed-stamp
 
 .PHONY: install docs-install docs codegen codegen-check lint test test-pythons check demo bench clean
 
@@ -55,14 +58,21 @@ test-pythons:
 check: codegen-check lint test-pythons
 	$(MAKE) --no-print-directory -s docs DOCS_FLAGS=-q
 
-demo: $(STAMP)
-	$(VENV)/bin/flireo demo
+$(DEMO_STAMP): pyproject.toml constraints-test.txt
+	@echo "make demo: installing flireo-async[cli] into $(DEMO_VENV) (first run only, about a minute)..."
+	$(PYTHON) -m venv $(DEMO_VENV)
+	$(DEMO_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -c constraints-test.txt -e '.[cli]'
+	touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
+	$(DEMO_VENV)/bin/flireo demo
 
 bench: $(STAMP)
 	$(PY) bench/overhead.py
 	$(PY) bench/export.py
 	$(PY) bench/bulk.py
 	$(PY) bench/fleet.py
+	$(PY) bench/report.py
 
 clean:
-	rm -rf $(VENV) .venv-3.* build site *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(DEMO_VENV) .venv-3.* build site *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -151,8 +151,10 @@ class APIStatusError(FlireoError):
 
     def __str__(self) -> str:
         text = f"{self.status} {self.message}"
-        if self.details:
-            text += " (" + "; ".join(self.details) + ")"
+        # Details the message already says (the API often puts them in both) are not repeated.
+        extra = [detail for detail in self.details if detail not in self.message]
+        if extra:
+            text += " (" + "; ".join(extra) + ")"
         if self.request_id:
             text += f" [request id {self.request_id}]"
         return text

@@ -7,8 +7,10 @@ which extra limits apply all come from the generated :class:`~flireo_async._oper
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import math
+import re
 import sys
 import time
 import types
@@ -704,8 +706,13 @@ def build_status_error(
         if isinstance(raw_details, list):
             details = [d if isinstance(d, str) else json.dumps(d) for d in raw_details]
     if not isinstance(body, (dict, list)) and text.strip():
-        snippet = " ".join(text.split())[:200]
-        message = message or snippet
+        # A proxy's error page says what it is in its <title>; the page itself (kept whole in
+        # ``body``) is only noise in a message.
+        page = _html_title(text)
+        if page is not None:
+            logger.debug("HTTP %d with an HTML body: %s", status, text[:4096])
+        snippet = page if page is not None else " ".join(text.split())[:200]
+        message = message or snippet or None
     text_message = message or error or reason or _reason(status)
     if error and message and error != message and code is None:
         text_message = f"{error}: {message}"
@@ -726,6 +733,26 @@ def build_status_error(
             retry_after = _retry_after_from_body(body.get("retry_after"))
         return RateLimitError(text_message, retry_after=retry_after, **kwargs)
     return cls(text_message, **kwargs)
+
+
+_HIDDEN = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]*>")
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
+
+
+def _html_title(text: str) -> str | None:
+    """For an HTML page: its title without a leading copy of the status code, or for a page
+    without a title its text when that is short ("" otherwise); ``None`` for text that is no
+    HTML page."""
+    head = text.lstrip()[:512].lower()
+    if not head.startswith(("<!doctype html", "<html", "<head", "<body", "<title", "<!--", "<?xml")):
+        return None
+    found = _TITLE.search(text, 0, 65536)
+    if found is None:
+        words = " ".join(_TAG.sub(" ", _HIDDEN.sub(" ", text[:4096])).split())
+        return html.unescape(words) if len(words) <= 120 else ""
+    title = html.unescape(" ".join(found.group(1).split()))
+    return re.sub(r"^\d{3}\s+", "", title)[:200]
 
 
 def _reason(status: int) -> str:

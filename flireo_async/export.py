@@ -23,6 +23,7 @@ import csv
 import datetime as _dt
 import json
 import os
+import stat
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any, Literal, Union
@@ -46,6 +47,7 @@ __all__ = [
     "export_usage",
     "export_calls",
     "export_leads",
+    "open_atomic",
 ]
 
 ExportFormat = Literal["csv", "jsonl"]
@@ -158,17 +160,22 @@ def _page_size(value: int) -> int:
     return value
 
 
-def date_bound(value: DateLike | None, *, end: bool) -> Any:
+def date_bound(value: DateLike | None, *, end: bool, tz: _dt.tzinfo | None = None) -> Any:
     """A filter bound as an aware datetime (UNSET when not given): see :data:`DateLike`.
 
-    Raises ``ValueError`` naming the value for a string that is no date.
+    A date alone and a naive datetime are taken in ``tz`` (default UTC). Raises ``ValueError``
+    naming the value for a string that is no date.
     """
+    zone = tz if tz is not None else _dt.timezone.utc
     if value is None:
         return UNSET
     if isinstance(value, str):
         text = value.strip()
         if len(text) == 10:  # YYYY-MM-DD
-            value = _dt.date.fromisoformat(text)
+            try:
+                value = _dt.date.fromisoformat(text)
+            except ValueError:
+                raise ValueError(f"invalid date {value!r}: use YYYY-MM-DD, e.g. 2026-01-07") from None
         else:
             try:
                 value = parse_datetime(text)
@@ -177,10 +184,10 @@ def date_bound(value: DateLike | None, *, end: bool) -> Any:
                     f"invalid date {value!r}: use YYYY-MM-DD or an ISO 8601 date-time such as 2026-01-07T10:00:00Z"
                 ) from None
     if isinstance(value, _dt.datetime):
-        return value if value.tzinfo is not None else value.replace(tzinfo=_dt.timezone.utc)
+        return value if value.tzinfo is not None else value.replace(tzinfo=zone)
     if isinstance(value, _dt.date):
         moment = _dt.time(23, 59, 59, 999000) if end else _dt.time(0, 0)
-        return _dt.datetime.combine(value, moment, tzinfo=_dt.timezone.utc)
+        return _dt.datetime.combine(value, moment, tzinfo=zone)
     raise TypeError(f"expected a datetime, a date or an ISO 8601 string, got {type(value).__name__}")
 
 
@@ -198,8 +205,32 @@ def _cell(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+def _file_mode(path: str) -> int:
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    # Reading the umask means setting it; /proc tells it without that (Linux).
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
-def _open_out(out: str | os.PathLike[str] | IO[str]) -> Iterator[IO[str]]:
+def open_atomic(out: str | os.PathLike[str] | IO[str]) -> Iterator[IO[str]]:
+    """A text stream for ``out``: a file object is used as it is; a path is written to a hidden
+    temporary file beside it, renamed into place on success (with the mode a plain ``open``
+    would give) and removed on failure."""
     if not isinstance(out, (str, os.PathLike)):
         yield out
         return
@@ -207,6 +238,9 @@ def _open_out(out: str | os.PathLike[str] | IO[str]) -> Iterator[IO[str]]:
     directory = os.path.dirname(os.path.abspath(path))
     fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".partial", dir=directory)
     try:
+        # mkstemp makes the file private (0600); the finished file gets the mode a plain
+        # open() would give it: the existing file's, else 0666 less the umask.
+        os.fchmod(fd, _file_mode(path))
         with open(fd, "w", encoding="utf-8", newline="") as stream:
             yield stream
         os.replace(temp, path)
@@ -228,7 +262,7 @@ async def _export(
     if format not in ("csv", "jsonl"):
         raise ValueError(f"format must be 'csv' or 'jsonl', got {format!r}")
     rows = 0
-    with _open_out(out) as stream:
+    with open_atomic(out) as stream:
         names = columns(model)
         writer = csv.writer(stream, lineterminator="\n") if format == "csv" else None
         if writer is not None:

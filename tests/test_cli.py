@@ -286,7 +286,14 @@ def test_unreachable_server_exits_1(tmp_path: Path) -> None:
     env = {"FLIREO_API_KEY": "k", "FLIREO_BASE_URL": f"http://127.0.0.1:{port}/api/v1"}
     run = flireo("calls", "launch", str(leads), "--agent-id", "a", env=env)
     assert run.code == 1
-    one_line_error(run, f"cannot reach http://127.0.0.1:{port}/api/v1")
+    # Each failed attempt is shown as it happens, then the error in one line.
+    *notes, last = run.err.strip().splitlines()
+    assert [note.split(": ", 2)[1] for note in notes] == ["attempt 1/3", "attempt 2/3", "attempt 3/3"]
+    one_line_error(
+        Run(run.code, run.out, last),
+        f"cannot reach http://127.0.0.1:{port}/api/v1 (3 attempts): connection refused",
+    )
+    assert "Errno" not in last
 
 
 def test_missing_leads_file(env: dict[str, str], tmp_path: Path) -> None:
@@ -396,3 +403,6 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
         rows = list(csv.DictReader(f))
     assert 20 < len(rows) <= 40  # calls that were answered (the fake fails 10 % of them)
     assert (tmp_path / "leads.csv").read_text().count("\n") == 41
+    report = (tmp_path / "usage-report.html").read_text(encoding="utf-8")
+    assert f"{len(rows)} calls" in run.out
+    assert f'<div class="value">{len(rows)}</div>' in report

@@ -7,9 +7,12 @@ to a plain one-line counter; both are off with ``--quiet`` or when stderr is not
 
 from __future__ import annotations
 
+import datetime as _dt
+import logging
+import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, TextIO
 
@@ -18,9 +21,12 @@ __all__ = [
     "EXIT_FAILED",
     "EXIT_USAGE",
     "EXIT_INTERRUPTED",
+    "EXIT_PIPE_CLOSED",
     "CLIError",
     "Bar",
     "Progress",
+    "Pace",
+    "RetryNotes",
     "print_table",
 ]
 
@@ -32,6 +38,8 @@ EXIT_USAGE = 2
 """Bad arguments or input file, missing or rejected API key, unknown agent/number/campaign."""
 EXIT_INTERRUPTED = 130
 """Stopped with Ctrl-C (128 + SIGINT, as shells report it)."""
+EXIT_PIPE_CLOSED = 141
+"""The reader of stdout closed it early (128 + SIGPIPE, as shells report a program ended by it)."""
 
 
 class CLIError(Exception):
@@ -196,3 +204,122 @@ def print_table(title: str, rows: Sequence[tuple[str, str]], *, stream: TextIO |
     print(title, file=out)
     for name, value in rows:
         print(f"  {name + ':':<{width + 1}} {value}", file=out)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+class Pace:
+    """The progress text of work done one request at a time under a rate limit: whether the
+    rate limit is what sets the speed (``paced at 100/min``) and when the work will end.
+
+    ``clock`` (seconds, monotonic) and ``now`` (wall time, for the ETA) are injectable for tests.
+    """
+
+    PACED = 0.75
+    """The share of the rate limit at or above which the work counts as paced by it."""
+
+    def __init__(
+        self,
+        rate_limit: int | None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], _dt.datetime] = _dt.datetime.now,
+    ) -> None:
+        self.rate_limit = rate_limit
+        self._clock = clock
+        self._now = now
+        self._start = clock()
+
+    def info(self, done: int, left: int | None) -> str:
+        """``done`` requests made so far, ``left`` still to make (``None``: unknown)."""
+        elapsed = self._clock() - self._start
+        per_second = done / elapsed if done and elapsed > 0 else None
+        paced = (
+            self.rate_limit is not None
+            and per_second is not None
+            and done >= 2
+            and per_second * 60 >= self.PACED * self.rate_limit
+        )
+        parts = [f"paced at {self.rate_limit}/min"] if paced else []
+        if left is not None and left > 0:
+            if paced:
+                assert self.rate_limit is not None
+                seconds: float | None = left * 60 / self.rate_limit
+            else:
+                seconds = left / per_second if per_second else None
+            if seconds is not None and math.isfinite(seconds):
+                end = self._now() + _dt.timedelta(seconds=seconds)
+                parts.append(f"ETA {end:%H:%M} ({_duration(seconds)} left)")
+        return " · ".join(parts)
+
+
+_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# The transport's log records of a failed attempt (flireo_async._transport): matched by their
+# format string, so that the command can say what happens while it happens.
+_CONNECTION_FAILED = "%s %s failed on attempt %d: %s%s"
+_STATUS_RETRY = "%s %s -> %d (attempt %d), retrying in %.2fs"
+
+
+class RetryNotes(logging.Handler):
+    """Shows each failed attempt of a request as it happens (``attempt 1/3: no answer within
+    30 s; trying again``) and remembers how many attempts the last failure took."""
+
+    def __init__(self, progress: Progress, *, timeout: float, max_retries: int, show: bool = True) -> None:
+        super().__init__(logging.INFO)
+        self.progress = progress
+        self.show = show
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.attempts: dict[str, int] = {}
+        """Attempts made by the latest failed request, per method."""
+
+    def _of(self, method: str, attempt: int) -> str:
+        return f"attempt {attempt}/{self.max_retries + 1}" if method in _IDEMPOTENT else f"attempt {attempt}"
+
+    def emit(self, record: logging.LogRecord) -> None:
+        args: Any = record.args
+        if not isinstance(args, tuple) or record.msg not in (_CONNECTION_FAILED, _STATUS_RETRY):
+            return
+        try:
+            if record.msg == _CONNECTION_FAILED:
+                method, path, attempt, kind, suffix = (
+                    str(args[0]),
+                    str(args[1]),
+                    int(args[2]),
+                    args[3],
+                    args[4],
+                )
+                retrying = bool(suffix)
+                what = (
+                    f"no answer within {self.timeout:g} s"
+                    if kind == "APITimeoutError"
+                    else "the connection failed"
+                )
+                then = f"; trying again ({self._of(method, attempt + 1)}, waiting up to {self.timeout:g} s)"
+            else:
+                method, path, status, attempt = str(args[0]), str(args[1]), args[2], int(args[3])
+                what = f"the API answered {status}"
+                then = (
+                    "; trying again when the rate limit allows"
+                    if status == 429
+                    else f"; trying again in {float(args[4]):.1f} s"
+                )
+                retrying = True
+        except (IndexError, TypeError, ValueError):  # a record of that format with other arguments
+            return
+        self.attempts[method] = attempt
+        if self.show:
+            self.progress.message(
+                f"{method} {path}: {self._of(method, attempt)}: {what}" + (then if retrying else "")
+            )
+
+    def attempts_for(self, method: str) -> int:
+        """How many attempts the latest failed ``method`` request made (1 when none was logged)."""
+        return self.attempts.get(method, 1)

@@ -2,8 +2,8 @@
 
 The demo starts :class:`~flireo_async.testing.FakeFlireo` in this process with simulated time
 running 60 times faster, then does what a user would: create an agent and a number, launch
-calls from a leads CSV with a journal, wait for the calls to end, export the usage logs and
-print a summary. It needs no network and no API key (it uses the fake's).
+calls from a leads CSV with a journal, wait for the calls to end, export the usage logs, write
+a usage report and print a summary. It needs no network and no API key (it uses the fake's).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import csv
+import datetime
 import os
 import random
 import tempfile
@@ -20,7 +21,7 @@ from typing import Any
 from ._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CLIError, Progress, print_table
 from ._launch import launch_from_csv
 
-__all__ = ["run_demo", "DEMO_SPEED", "DEMO_RATE_LIMIT"]
+__all__ = ["run_demo", "fake_server_class", "DEMO_SPEED", "DEMO_RATE_LIMIT"]
 
 DEMO_SPEED = 60.0
 """Simulated seconds per real second: a 3-minute call takes 3 seconds."""
@@ -30,16 +31,20 @@ _ACTIVE = frozenset({"dialing", "connecting", "ringing", "in-progress"})
 _FIRST_NAMES = ("Jan", "Sanne", "Pieter", "Emma", "Daan", "Lotte", "Bram", "Fleur", "Luuk", "Noor")
 
 
-def _testing() -> Any:
+def fake_server_class() -> Any:
+    """:class:`~flireo_async.testing.FakeFlireo`, or a one-line :class:`CLIError` naming the
+    extra to install when its dependencies (jsonschema) are missing from a base install."""
     try:
-        from .. import testing
-    except ImportError as exc:
+        from ..testing._server import FakeFlireo
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").split(".")[0]
+        if missing not in ("jsonschema", "referencing"):
+            raise
         raise CLIError(
-            f"the fake server needs the testing extra ({exc.name} is missing): "
-            "pip install 'flireo-async[testing]'",
+            f"the fake server needs {missing}, which the base install lacks: pip install 'flireo-async[cli]'",
             EXIT_USAGE,
         ) from None
-    return testing
+    return FakeFlireo
 
 
 def write_leads(path: str, count: int, *, seed: int = 7) -> None:
@@ -86,12 +91,14 @@ async def run_demo(*, out_dir: str | None, calls: int, progress: Progress) -> in
     from .._client import AsyncFlireo
     from ..bulk import FileLaunchStore
     from ..export import export_usage
+    from ..report import usage_report
 
-    testing = _testing()
+    fake_server = fake_server_class()
     started = time.monotonic()
     directory, leads, journal, usage_csv = _prepare_files(out_dir, calls)
+    report = os.path.join(directory, "usage-report.html")
 
-    fake = testing.FakeFlireo(speed=DEMO_SPEED, rate_limit=DEMO_RATE_LIMIT, failure_share=0.1, seed=7)
+    fake = fake_server(speed=DEMO_SPEED, rate_limit=DEMO_RATE_LIMIT, failure_share=0.1, seed=7)
     async with fake:
         print(f"fake Flireo API on {fake.url} (key {fake.api_key}); files in {directory}")
         async with AsyncFlireo(api_key=fake.api_key, base_url=fake.url, rate_limit=DEMO_RATE_LIMIT) as client:
@@ -119,6 +126,15 @@ async def run_demo(*, out_dir: str | None, calls: int, progress: Progress) -> in
                     client, usage_csv, progress=lambda done, total: bar.update(done, total)
                 )
             totals = (await client.usage.list(limit=1)).summary
+            today = datetime.datetime.now(datetime.timezone.utc).date()
+            # The fake's clock runs fast: a day either side keeps every call in the period.
+            stats = await usage_report(
+                client,
+                report,
+                start_date=today - datetime.timedelta(days=1),
+                end_date=today + datetime.timedelta(days=1),
+                title="Flireo demo usage",
+            )
 
     seconds = totals.total_duration_seconds if totals is not None else 0
     seconds = seconds if isinstance(seconds, int) else 0
@@ -132,6 +148,7 @@ async def run_demo(*, out_dir: str | None, calls: int, progress: Progress) -> in
             ("calls ended", ", ".join(f"{n} {status}" for status, n in statuses.most_common()) or "none"),
             ("minutes", f"{seconds / 60:.1f} over {rows} usage logs"),
             ("usage CSV", usage_csv),
+            ("report", f"{report} ({stats.calls} calls; open it in a browser)"),
             ("journal", journal),
             ("took", f"{time.monotonic() - started:.1f} s"),
         ],

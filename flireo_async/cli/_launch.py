@@ -21,7 +21,7 @@ from .._types import UNSET
 from ..bulk import LaunchResult, LaunchStore
 from ..fleet import RedisLaunchStore
 from ..models import OutboundCallRequest
-from ._common import EXIT_USAGE, CLIError, Progress, print_table
+from ._common import EXIT_USAGE, CLIError, Pace, Progress, print_table
 from ._leads import check_leads, read_leads
 
 if TYPE_CHECKING:
@@ -146,6 +146,7 @@ async def launch_from_csv(
     keep_call_ids: bool = False,
     summary: LaunchSummary | None = None,
     announce: str | None = None,
+    pace: Pace | None = None,
 ) -> LaunchSummary:
     """Validate the leads file, then launch one call per lead and record every outcome.
 
@@ -154,6 +155,7 @@ async def launch_from_csv(
     (a new one when not given) as results arrive; on cancellation (Ctrl-C) it is marked
     ``interrupted`` once the launcher has recorded the requests in flight, and the
     cancellation goes on. ``announce`` is shown once the file and the agent have been checked.
+    ``pace`` adds the pacing and the ETA to the progress line (one request per lead).
     """
     summary = summary if summary is not None else LaunchSummary()
     name = os.path.basename(path)
@@ -207,7 +209,12 @@ async def launch_from_csv(
                         if result.status in listed and listed[result.status] < _LISTED:
                             listed[result.status] += 1
                             _report(name, line, result, progress)
-                        bar.update(summary.done, info=_info(summary))
+                        info = _info(summary)
+                        if pace is not None:
+                            sent = summary.done - summary.resumed - summary.duplicate
+                            timing = pace.info(sent, summary.total - summary.done)
+                            info = f"{info}  {timing}" if timing else info
+                        bar.update(summary.done, info=info)
             except asyncio.CancelledError:
                 summary.interrupted = True
                 raise

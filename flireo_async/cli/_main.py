@@ -1,24 +1,30 @@
-"""The ``flireo`` command: exports, bulk outbound calls, a local mock server and a demo.
+"""The ``flireo`` command: exports, bulk outbound calls, usage reports, a local mock server and a demo.
 
 Exit codes: 0 everything worked; 1 some items failed or have an unknown outcome, or the API
 could not be reached or failed; 2 bad arguments or input, missing or rejected API key, unknown
-agent/number/campaign; 130 interrupted with Ctrl-C. Errors are one line on stderr.
+agent/number/campaign; 130 interrupted with Ctrl-C; 141 stdout was closed by its reader (``| head``),
+quietly, as a shell reports a program ended by SIGPIPE. Errors are one line on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import logging
+import math
 import os
+import re
 import sys
 import textwrap
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from typing import IO, Any
 
 from .._errors import (
     APIConnectionError,
     APIResponseValidationError,
     APIStatusError,
+    APITimeoutError,
     AuthenticationError,
     FlireoError,
     NotFoundError,
@@ -29,9 +35,13 @@ from ._common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_PIPE_CLOSED,
     EXIT_USAGE,
+    Bar,
     CLIError,
+    Pace,
     Progress,
+    RetryNotes,
 )
 
 __all__ = ["main", "build_parser"]
@@ -42,9 +52,10 @@ credentials:
   FLIREO_BASE_URL    API base URL (or --base-url; default https://api.flireo.com/api/v1)
 
 exit codes:
-  0  everything worked
-  1  some calls failed or have an unknown outcome, or the API could not be reached
-  2  bad arguments or input file, missing or rejected API key, unknown agent/number/campaign
+  0    everything worked
+  1    some calls failed or have an unknown outcome, or the API could not be reached
+  2    bad arguments or input file, missing or rejected API key, unknown agent/number/campaign
+  141  the reader of stdout went away (e.g. | head) before the output was complete
 """
 
 _MAIN_EXAMPLES = """\
@@ -52,6 +63,7 @@ examples:
   flireo demo                                       try everything against a local fake API
   flireo export usage --start-date 2026-01-01 --out usage.csv
   flireo calls launch leads.csv --agent-id AGENT_ID --journal leads.journal
+  flireo usage report --start-date 2026-01-01 --end-date 2026-01-31 --out january.html
   flireo mock --port 8080                           a fake API for your own tests
 
 """
@@ -91,13 +103,40 @@ def _common(parser: argparse.ArgumentParser, *, credentials: bool) -> None:
     )
 
 
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_RATE_LIMIT = 100
+MAX_RETRIES = 2
+"""Retries after a failed attempt of a read (so 3 attempts), as the retry notes count them."""
+
+
+def _api_options(parser: argparse.ArgumentParser, *, rate_limit: bool = True) -> None:
+    """``--timeout`` and ``--rate-limit`` for a command that talks to the API."""
+    group = parser.add_argument_group("API options")
+    group.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"give up on one attempt of a request after this long (default {DEFAULT_TIMEOUT:g}; "
+        "reads are tried 3 times)",
+    )
+    if rate_limit:
+        group.add_argument(
+            "--rate-limit",
+            type=int,
+            default=DEFAULT_RATE_LIMIT,
+            metavar="N",
+            help=f"requests per minute (default {DEFAULT_RATE_LIMIT}, the API's limit)",
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``flireo`` (exposed for documentation and tests)."""
     parser = argparse.ArgumentParser(
         prog="flireo",
         description=_paragraphs(
             "Command-line tools for the Flireo voice-AI API: streaming exports, bulk outbound "
-            "calls with a crash-safe journal, a local mock server and a demo."
+            "calls with a crash-safe journal, usage reports, a local mock server and a demo."
         ),
         epilog=_MAIN_EXAMPLES + _ENV_HELP,
         formatter_class=_Formatter,
@@ -141,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--page-size", type=int, default=1000, metavar="N", help="rows per API request, 1-1000 (default 1000)"
     )
+    _api_options(export)
     _common(export, credentials=True)
     export.set_defaults(handler=_run_export)
 
@@ -226,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     launch.add_argument(
         "--max-in-flight", type=int, default=16, metavar="N", help="requests in flight at once (default 16)"
     )
+    _api_options(launch, rate_limit=False)
     _common(launch, credentials=True)
     launch.set_defaults(handler=_run_launch)
 
@@ -244,6 +285,47 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--launch", required=True, metavar="NAME", help="the launch's name")
     _common(status, credentials=True)
     status.set_defaults(handler=_run_launch_status)
+
+    usage = commands.add_parser(
+        "usage",
+        help="usage reports",
+        description="Usage reports.",
+        formatter_class=_Formatter,
+    )
+    usage_commands = usage.add_subparsers(title="commands", dest="usage_command", metavar="COMMAND")
+    usage_commands.required = True
+    report = usage_commands.add_parser(
+        "report",
+        help="an HTML report of a period's usage: totals, minutes per day, by agent and by number",
+        description=_paragraphs(
+            "Write one self-contained HTML file (it loads nothing from the network) with the "
+            "period's calls, minutes and share of calls that used your own provider keys (BYOK), "
+            "a chart of minutes per day, and tables by agent and by phone number. The usage logs "
+            "are added up as they are read, in constant memory.",
+            "Without dates the report covers the 30 days up to today. Dates are calendar days in "
+            "--tz; both are included.",
+        ),
+        epilog="examples:\n"
+        "  flireo usage report --out report.html\n"
+        "  flireo usage report --start-date 2026-01-01 --end-date 2026-01-31 --tz Europe/Amsterdam "
+        "--out january.html\n\n" + _ENV_HELP,
+        formatter_class=_Formatter,
+    )
+    report.add_argument(
+        "--start-date", metavar="DATE", help="first day (YYYY-MM-DD; default 29 days before --end-date)"
+    )
+    report.add_argument("--end-date", metavar="DATE", help="last day (YYYY-MM-DD; default today)")
+    report.add_argument(
+        "--tz",
+        default="UTC",
+        metavar="ZONE",
+        help="IANA time zone of the days, e.g. Europe/Amsterdam (default UTC)",
+    )
+    report.add_argument("--title", metavar="TEXT", help="the report's heading (default: Flireo usage report)")
+    report.add_argument("--out", required=True, metavar="FILE.html", help="the HTML file to write")
+    _api_options(report)
+    _common(report, credentials=True)
+    report.set_defaults(handler=_run_usage_report)
 
     mock = commands.add_parser(
         "mock",
@@ -267,8 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="a short tour against a local fake API (no network, no key)",
         description=_paragraphs(
             "Start a fake Flireo API in this process, create an agent and a number, launch 200 "
-            "calls from a generated leads CSV, wait for them to end, export the usage logs to CSV "
-            "and print a summary. Needs no network and no API key; takes about 10 seconds."
+            "calls from a generated leads CSV, wait for them to end, export the usage logs to CSV, "
+            "write a usage report (HTML) and print a summary. Needs no network and no API key; takes about 10 seconds."
         ),
         formatter_class=_Formatter,
     )
@@ -294,15 +376,27 @@ def _client(args: argparse.Namespace, **settings: Any) -> Any:
 
     key = _api_key(args)
     base_url = getattr(args, "base_url", None) or os.environ.get("FLIREO_BASE_URL") or None
+    timeout = getattr(args, "timeout", None)
+    if timeout is not None:
+        if not (math.isfinite(timeout) and 0 < timeout <= 3600):
+            raise CLIError("--timeout must be from 0 to 3600 seconds (and more than 0)", EXIT_USAGE)
+        settings.setdefault("timeout", timeout)
+    rate_limit = getattr(args, "rate_limit", None)
+    if rate_limit is not None:
+        if rate_limit < 1:
+            raise CLIError("--rate-limit must be at least 1 request per minute", EXIT_USAGE)
+        settings.setdefault("rate_limit", rate_limit)
+    settings.setdefault("max_retries", MAX_RETRIES)
     return AsyncFlireo(api_key=key, base_url=base_url, **settings)
 
 
 def _progress(args: argparse.Namespace) -> Progress:
-    return Progress(quiet=getattr(args, "quiet", False))
+    ui: Progress | None = getattr(args, "progress_ui", None)
+    return ui if ui is not None else Progress(quiet=getattr(args, "quiet", False))
 
 
 async def _run_export(args: argparse.Namespace) -> int:
-    from ..export import date_bound, export_calls, export_leads, export_usage
+    from ..export import export_calls, export_leads, export_usage
 
     if args.what == "leads" and not args.campaign:
         raise CLIError("export leads needs --campaign ID", EXIT_USAGE)
@@ -310,24 +404,26 @@ async def _run_export(args: argparse.Namespace) -> int:
         raise CLIError("--status applies to export calls only", EXIT_USAGE)
     if not 1 <= args.page_size <= 1000:
         raise CLIError("--page-size must be from 1 to 1000", EXIT_USAGE)
-    try:
-        date_bound(args.start_date, end=False)
-        date_bound(args.end_date, end=True)
-    except ValueError as exc:
-        raise CLIError(str(exc), EXIT_USAGE) from None
-    fmt = args.format or ("jsonl" if args.out.lower().endswith((".jsonl", ".ndjson")) else "csv")
+    _check_period(args)
+    if args.status is not None and args.status not in CALL_STATUSES:
+        raise CLIError(
+            f"--status {args.status!r} is not a call status; use one of: {', '.join(CALL_STATUSES)}",
+            EXIT_USAGE,
+        )
+    fmt = _format(args.out, args.format)
     to_stdout = args.out == "-"
     out: str | IO[str] = sys.stdout if to_stdout else _writable(args.out)
     progress = _progress(args)
     label = {"usage": "usage logs", "calls": "calls", "leads": "leads"}[args.what]
     async with _client(args) as client:
         with progress.bar(f"exporting {label}") as bar:
+            on_page = _paced_progress(bar, args.rate_limit, args.page_size)
             common: dict[str, Any] = dict(
                 format=fmt,
                 start_date=args.start_date,
                 end_date=args.end_date,
                 page_size=args.page_size,
-                progress=lambda done, total: bar.update(done, total),
+                progress=on_page,
             )
             if args.what == "usage":
                 rows = await export_usage(client, out, **common)
@@ -341,6 +437,76 @@ async def _run_export(args: argparse.Namespace) -> int:
     where = "stdout" if to_stdout else args.out
     print(f"wrote {rows} {label} to {where} ({fmt})", file=sys.stderr if to_stdout else sys.stdout)
     return EXIT_OK
+
+
+def _paced_progress(bar: Bar, rate_limit: int | None, page_size: int) -> Callable[[int, int | None], None]:
+    """A per-page progress callback that shows the rows, the pacing and the ETA (one request
+    per page)."""
+    pace = Pace(rate_limit)
+    pages = 0
+
+    def on_page(done: int, total: int | None) -> None:
+        nonlocal pages
+        pages += 1
+        left = None if total is None else math.ceil(max(0, total - done) / page_size)
+        bar.update(done, total, info=pace.info(pages, left))
+
+    return on_page
+
+
+CALL_STATUSES = (
+    "dialing",
+    "connecting",
+    "ringing",
+    "in-progress",
+    "ended",
+    "ended-with-error",
+    "transferred",
+    "failed",
+    "rejected",
+    "insufficient-credits",
+)
+"""The call statuses the API documents: ``--status`` takes one of these (another value would
+silently match nothing)."""
+
+_SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+def _format(out: str, given: str | None) -> str:
+    """The export format: ``--format`` when given, else from the ``--out`` suffix (CSV for
+    stdout or a name without a suffix); an unknown suffix is an error rather than CSV in
+    disguise."""
+    if given:
+        return given
+    suffix = os.path.splitext(out)[1].lower() if out != "-" else ""
+    if not suffix:
+        return "csv"
+    if suffix not in _SUFFIXES:
+        raise CLIError(
+            f"--out {out}: cannot write {suffix} files; name it .csv or .jsonl, or give --format csv|jsonl",
+            EXIT_USAGE,
+        )
+    return _SUFFIXES[suffix]
+
+
+def _check_period(args: argparse.Namespace, *, tz: Any = None) -> tuple[Any, Any]:
+    """``--start-date`` and ``--end-date`` as bounds (UNSET when absent); each must be a date
+    and the start must not be after the end."""
+    from ..export import date_bound
+
+    bounds = []
+    for flag, value, end in (("--start-date", args.start_date, False), ("--end-date", args.end_date, True)):
+        try:
+            bounds.append(date_bound(value, end=end, tz=tz))
+        except ValueError as exc:
+            raise CLIError(f"{flag}: {exc}", EXIT_USAGE) from None
+    start, end = bounds
+    if args.start_date is not None and args.end_date is not None and start > end:
+        raise CLIError(
+            f"--start-date {args.start_date} is after --end-date {args.end_date}: nothing can match",
+            EXIT_USAGE,
+        )
+    return start, end
 
 
 def _writable(path: str) -> str:
@@ -424,6 +590,7 @@ async def _run_launch(args: argparse.Namespace) -> int:
                 progress=progress,
                 summary=summary,
                 announce=(f"recording to {where}" if store else where) + f"; results in {results}",
+                pace=Pace(args.rate_limit),
             )
         except asyncio.CancelledError:
             summary.interrupted = True
@@ -466,6 +633,47 @@ async def _run_launch_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def _run_usage_report(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from ..report import time_zone, usage_report
+
+    try:
+        zone = time_zone(args.tz)
+    except ValueError:
+        raise CLIError(
+            f"--tz: unknown time zone {args.tz!r}; use an IANA name such as Europe/Amsterdam", EXIT_USAGE
+        ) from None
+    suffix = os.path.splitext(args.out)[1].lower()
+    if args.out == "-" or suffix not in ("", ".html", ".htm"):
+        raise CLIError(f"--out {args.out}: the report is an HTML file; name it .html", EXIT_USAGE)
+    _writable(args.out)
+    if args.end_date is None:
+        args.end_date = dt.datetime.now(zone).date().isoformat()
+    start, end = _check_period(args, tz=zone)
+    if args.start_date is None:
+        start = end - dt.timedelta(days=30) + dt.timedelta(milliseconds=1)
+        args.start_date = start.date().isoformat()
+    progress = _progress(args)
+    async with _client(args) as client:
+        with progress.bar("reading usage logs") as bar:
+            stats = await usage_report(
+                client,
+                args.out,
+                start_date=start,
+                end_date=end,
+                tz=args.tz,
+                title=args.title,
+                progress=_paced_progress(bar, args.rate_limit, 1000),
+            )
+    share = f"{100 * stats.byok_share:.1f} %" if stats.byok_share is not None else "-"
+    print(
+        f"wrote {args.out}: {stats.calls} calls, {stats.minutes:.1f} minutes, BYOK {share} "
+        f"({args.start_date} to {args.end_date}, {args.tz})"
+    )
+    return EXIT_OK
+
+
 async def _run_mock(args: argparse.Namespace) -> int:
     from ..testing import _cli as fake_server
 
@@ -488,6 +696,19 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+def _stdout_closed() -> int:
+    """The reader of our stdout went away (``flireo export usage --out - | head``): that is how a
+    pipe normally ends, so say nothing. Later writes and the interpreter's final flush go to
+    /dev/null instead of failing again on the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is no real file (tests capture it)
+        pass
+    return EXIT_PIPE_CLOSED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``flireo`` command with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
     parser = build_parser()
@@ -497,8 +718,90 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     base_url = getattr(args, "base_url", None) or os.environ.get("FLIREO_BASE_URL") or "the API"
+    args.progress_ui = Progress(quiet=getattr(args, "quiet", False))
+    timeout = getattr(args, "timeout", DEFAULT_TIMEOUT)
+    notes = RetryNotes(
+        args.progress_ui,
+        timeout=timeout,
+        max_retries=MAX_RETRIES,
+        show=not getattr(args, "quiet", False),
+    )
+    with _listening(notes):
+        return _run(handler, args, base_url, notes)
+
+
+@contextlib.contextmanager
+def _listening(handler: logging.Handler) -> Iterator[None]:
+    """``handler`` receives the SDK's INFO records while the command runs. Handlers already
+    there (``FLIREO_LOG``) keep the level they had."""
+    from .._logging import logger
+
+    level = logger.level
+    lowered = level == logging.NOTSET or level > logging.INFO
+    pinned = []
+    if lowered:
+        for other in logger.handlers:
+            if other.level == logging.NOTSET:
+                other.setLevel(level or logging.WARNING)
+                pinned.append(other)
+        logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        if lowered:
+            logger.setLevel(level)
+            for other in pinned:
+                other.setLevel(logging.NOTSET)
+
+
+def _connect_reason(text: str) -> str:
+    """The cause of a failed connect, said once: ``[Errno 111] Connect call failed ('127.0.0.1',
+    8080)`` names the address the message already gave; the errno's text is the news."""
+    found = re.search(r"\[Errno (\d+)\]", text)
+    if found is not None:
+        return os.strerror(int(found.group(1))).lower()
+    return text.split(": ", 1)[1] if text.startswith("cannot connect to ") and ": " in text else text
+
+
+def _connection_failure(exc: APIConnectionError, base_url: str, notes: RetryNotes) -> str:
+    """What a request that got no answer means, worded by its method: a read changed nothing,
+    a write may or may not have been carried out."""
+    if not exc.sent:
+        attempts = notes.attempts_for(exc.method)
+        tries = f" ({attempts} attempts)" if attempts > 1 else ""
+        return f"cannot reach {base_url}{tries}: {_connect_reason(str(exc))}"
+    path = exc.url
+    try:
+        from yarl import URL
+
+        path = URL(exc.url).path
+    except ValueError:
+        pass
+    attempts = notes.attempts_for(exc.method)
+    tries = f"on each of {attempts} attempts" if attempts > 1 else "(1 attempt)"
+    if isinstance(exc, APITimeoutError):
+        what = f"no answer from {base_url}: {exc.method} {path} got no response within {notes.timeout:g} s {tries}"
+    else:
+        what = f"{exc.method} {path} to {base_url} failed {tries}: the connection broke before an answer came"
+    if exc.method in ("GET", "HEAD", "OPTIONS"):
+        outcome = "nothing was changed (it only reads); try again later or with a larger --timeout"
+    else:
+        outcome = f"the {exc.method} may or may not have been carried out: check before repeating it"
+    return f"{what}; {outcome}"
+
+
+def _run(
+    handler: Callable[[argparse.Namespace], Coroutine[Any, Any, int]],
+    args: argparse.Namespace,
+    base_url: str,
+    notes: RetryNotes,
+) -> int:
     try:
         return asyncio.run(handler(args))
+    except BrokenPipeError:
+        return _stdout_closed()
     except CLIError as exc:
         return _fail(exc.message, exc.code)
     except KeyboardInterrupt:
@@ -513,7 +816,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PermissionDeniedError as exc:
         return _fail(f"permission denied (403): {exc.message}", EXIT_USAGE)
     except APIConnectionError as exc:
-        return _fail(f"cannot reach {base_url}: {exc}", EXIT_FAILED)
+        return _fail(_connection_failure(exc, base_url, notes), EXIT_FAILED)
     except APIStatusError as exc:
         return _fail(f"the API answered {exc}", EXIT_FAILED)
     except APIResponseValidationError as exc:
