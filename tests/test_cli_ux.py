@@ -404,8 +404,11 @@ def test_make_demo_installs_only_what_the_demo_needs() -> None:
         lines = block.strip().splitlines()
         head = next((line for line in lines if ":" in line and not line.startswith(("\t", "#"))), None)
         if head is not None:
-            target, _, needs = head.partition(":")
-            rules[target.strip()] = (needs.split(), [line.strip() for line in lines if line.startswith("\t")])
+            target, _, prerequisites = head.partition(":")
+            rules[target.strip()] = (
+                prerequisites.split(),
+                [line.strip() for line in lines if line.startswith("\t")],
+            )
     needs, recipe = rules["demo"]
     assert needs == ["$(DEMO_STAMP)"]
     assert recipe == ["$(DEMO_VENV)/bin/flireo demo"]
