@@ -29,6 +29,7 @@ import datetime as _dt
 import inspect
 import json
 import logging
+import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Final, TypeVar
@@ -46,7 +47,7 @@ from ..models import (
     WebhookCall,
     WebhookMessage,
 )
-from ._dedupe import DeliveryCache, Reply
+from ._dedupe import Dedupe, DedupeUnavailableError, DeliveryCache, Reply, delivery_key
 from ._signature import TIMESTAMP_HEADER
 from ._verify import (
     DEFAULT_TOLERANCE,
@@ -54,6 +55,7 @@ from ._verify import (
     check_signature,
     get_header,
     parse_message,
+    timestamp_seconds,
 )
 
 __all__ = [
@@ -79,6 +81,7 @@ ASYNC_TOOL_RESULT: Final = "accepted"
 ``message`` instead, so this only keeps the reply at one entry per tool call."""
 
 _EMPTY_OBJECT = b"{}"
+_DEDUPE_UNAVAILABLE = Reply(503, b'{"error":"dedupe_unavailable"}')
 
 
 class ToolError(Exception):
@@ -159,7 +162,9 @@ class WebhookRouter:
     ``tolerance`` is the timestamp window in seconds. The router answers ``deadline_margin``
     seconds before ``assistant_request_deadline`` / ``tool_calls_deadline`` (Flireo's 5 s and
     10 s), counted from the moment the request reached the router. ``dedupe_size`` bounds the
-    number of remembered deliveries (0 turns duplicate detection off).
+    number of remembered deliveries (0 turns duplicate detection off). ``dedupe`` replaces that
+    in-process memory with another :class:`Dedupe`, e.g. ``RedisDedupe(url)`` shared by every
+    replica behind a load balancer; the router closes it when its application shuts down.
 
     Handlers may be ``async def`` (recommended) or plain functions; a plain function runs on the
     event loop, so it must be quick: a blocking one also blocks the deadline timer.
@@ -175,6 +180,7 @@ class WebhookRouter:
         assistant_request_deadline: float = 5.0,
         tool_calls_deadline: float = 10.0,
         dedupe_size: int = 1024,
+        dedupe: Dedupe | None = None,
     ) -> None:
         if not secret and require_signature:
             raise ValueError(
@@ -197,7 +203,11 @@ class WebhookRouter:
         self.deadline_margin = deadline_margin
         self.assistant_request_deadline = assistant_request_deadline
         self.tool_calls_deadline = tool_calls_deadline
-        self._deliveries = DeliveryCache(max_entries=dedupe_size, tolerance=tolerance)
+        if dedupe is not None and not isinstance(dedupe, Dedupe):
+            raise TypeError(
+                f"dedupe must provide claim(), release() and aclose() (a Dedupe), not {type(dedupe).__name__}"
+            )
+        self._deliveries: Dedupe = DeliveryCache(max_entries=dedupe_size) if dedupe is None else dedupe
         self._tools: dict[str, _Tool] = {}
         self._assistant_request: AssistantRequestHandler | None = None
         self._events: dict[str, EventHandler] = {}
@@ -334,7 +344,10 @@ class WebhookRouter:
             await asyncio.wait(pending)
 
     async def _cleanup(self, _app: web.Application) -> None:
-        await self.aclose()
+        try:
+            await self.aclose()
+        finally:
+            await self._deliveries.aclose()
 
     def _keep(self, task: asyncio.Task[Any]) -> None:
         self._background.add(task)
@@ -361,15 +374,25 @@ class WebhookRouter:
             return _response(Reply(exc.http_status, _dumps({"error": exc.reason.value}).encode()))
 
         # Unsigned deliveries: the (unverified) timestamp still tells redeliveries apart.
-        key = DeliveryCache.key(timestamp or get_header(request.headers, TIMESTAMP_HEADER), body)
-        first = self._deliveries.claim(key, timestamp)
+        key = delivery_key(timestamp or get_header(request.headers, TIMESTAMP_HEADER), body)
+        # Kept while a replay would still pass verification; unsigned deliveries may lack a
+        # usable timestamp, and are kept for one tolerance window from now.
+        seconds = timestamp_seconds(timestamp)
+        expires_at = (time.time() if seconds is None else seconds) + self.tolerance
+        try:
+            first = await self._deliveries.claim(
+                key, expires_at=expires_at, wait=self._wait(message, started)
+            )
+        except DedupeUnavailableError as exc:
+            logger.error("webhook %s not handled, answered 503: %s", message.type, exc)
+            return _response(_DEDUPE_UNAVAILABLE)
         if first is not None:
             logger.info(
                 "duplicate %s delivery for call %s: replaying the first answer",
                 message.type,
                 _call_id(message),
             )
-            return _response(await asyncio.shield(first))
+            return _response(first)
 
         reply: Reply | None = None
         remember = True
@@ -379,10 +402,29 @@ class WebhookRouter:
             # Also reached when the request is cancelled: duplicates waiting on this delivery
             # must get an answer, and the key is forgotten so that a redelivery runs again.
             if reply is None:
-                self._deliveries.resolve(key, Reply(503), remember=False)
+                await self._release(key, Reply(503), remember=False)
             else:
-                self._deliveries.resolve(key, reply, remember=remember)
+                await self._release(key, reply, remember=remember)
         return _response(reply)
+
+    async def _release(self, key: bytes, reply: Reply, *, remember: bool) -> None:
+        deliveries = self._deliveries
+        if isinstance(deliveries, DeliveryCache):
+            deliveries.release_now(key, reply, remember=remember)
+            return
+        try:
+            await deliveries.release(key, reply, remember=remember)
+        except Exception:
+            # The handlers have run: their reply goes out whatever the store says.
+            logger.exception("could not record a webhook reply for duplicate detection")
+
+    def _wait(self, message: WebhookMessage, started: float) -> float | None:
+        """How long a copy may wait for the first delivery's reply: until its own deadline."""
+        if isinstance(message, ToolCallsMessage):
+            return self._budget(self.tool_calls_deadline, started)
+        if isinstance(message, AssistantRequestMessage):
+            return self._budget(self.assistant_request_deadline, started)
+        return None
 
     async def _dispatch(self, message: WebhookMessage, started: float) -> tuple[Reply, bool]:
         if isinstance(message, AssistantRequestMessage):
