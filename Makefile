@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(PY) bench/export.py
 	$(PY) bench/bulk.py
 	$(PY) bench/fleet.py
+	$(PY) bench/webhooks.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

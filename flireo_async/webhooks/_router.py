@@ -30,7 +30,7 @@ import inspect
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Coroutine
 from types import TracebackType
 from typing import Any, Final, TypeVar
 
@@ -126,12 +126,59 @@ EventHandler = Callable[[Any], Any]
 _ToolF = TypeVar("_ToolF", bound=ToolHandler)
 _AssistantF = TypeVar("_AssistantF", bound=AssistantRequestHandler)
 _EventF = TypeVar("_EventF", bound=EventHandler)
+_T = TypeVar("_T")
 
 
 @attrs.frozen
 class _Tool:
     handler: ToolHandler
     is_async: bool
+
+
+_eager_factory: Callable[..., Any] | None = getattr(asyncio, "eager_task_factory", None)
+
+
+def _start(coro: Coroutine[Any, Any, _T]) -> asyncio.Task[_T]:
+    """A task for a handler, started eagerly where Python can (3.12+): a handler that answers
+    without awaiting anything is then done at once, with no event-loop round trip."""
+    if _eager_factory is not None:
+        task: asyncio.Task[_T] = _eager_factory(asyncio.get_running_loop(), coro)
+        return task
+    return asyncio.create_task(coro)
+
+
+async def _wait_all(tasks: Collection[asyncio.Future[Any]], timeout: float) -> None:
+    """Wait until every task is done or ``timeout`` seconds have passed.
+
+    ``asyncio.wait(tasks, timeout=...)`` without its copies and result sets: this runs once or
+    more per delivery, and the router only needs to know when to look at the tasks.
+    """
+    left = sum(1 for task in tasks if not task.done())
+    if not left:
+        return
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[None] = loop.create_future()
+
+    def on_done(_task: asyncio.Future[Any]) -> None:
+        nonlocal left
+        left -= 1
+        if left == 0 and not waiter.done():
+            waiter.set_result(None)
+
+    def on_timeout() -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    for task in tasks:
+        if not task.done():
+            task.add_done_callback(on_done)
+    timer = loop.call_later(timeout, on_timeout)
+    try:
+        await waiter
+    finally:
+        timer.cancel()
+        for task in tasks:
+            task.remove_done_callback(on_done)
 
 
 def _json_default(value: Any) -> Any:
@@ -142,9 +189,11 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def _dumps(value: Any) -> str:
-    # allow_nan=False: NaN/Infinity would make the whole reply invalid JSON for the platform.
-    return json.dumps(value, default=_json_default, allow_nan=False, separators=(",", ":"))
+# allow_nan=False: NaN/Infinity would make the whole reply invalid JSON for the platform. One
+# encoder for all replies: json.dumps with options builds a new one per call.
+_dumps: Callable[[Any], str] = json.JSONEncoder(
+    default=_json_default, allow_nan=False, separators=(",", ":")
+).encode
 
 
 async def _invoke(handler: Callable[[Any], Any], argument: Any) -> Any:
@@ -441,13 +490,12 @@ class WebhookRouter:
         handler = self._assistant_request
         if handler is None:
             return Reply(200, _EMPTY_OBJECT)
-        task = asyncio.create_task(_invoke(handler, message))
+        task = _start(_invoke(handler, message))
         try:
-            done, _ = await asyncio.wait(
-                {task}, timeout=self._budget(self.assistant_request_deadline, started)
-            )
+            await _wait_all((task,), self._budget(self.assistant_request_deadline, started))
         finally:
-            if not task.done():
+            done = task.done()
+            if not done:
                 task.cancel()
                 self._keep(task)
         if not done:
@@ -496,24 +544,26 @@ class WebhookRouter:
                 logger.error("no handler for tool %r (call %s)", name, message.call.id)
                 pieces.append(_dumps({"error": f"Unknown tool '{name}'."}))
             elif tool.is_async:
-                self._keep(asyncio.create_task(self._run_tool(tool, invocation)))
+                self._keep(_start(self._run_tool(tool, invocation)))
                 pieces.append(_dumps(ASYNC_TOOL_RESULT))
             else:
-                waiting[asyncio.create_task(self._run_tool(tool, invocation))] = index
+                waiting[_start(self._run_tool(tool, invocation))] = index
                 pieces.append(None)
 
         if waiting:
             try:
-                done, pending = await asyncio.wait(waiting, timeout=budget)
+                await _wait_all(waiting.keys(), budget)
             finally:
-                for task in waiting:
-                    if not task.done():
-                        task.cancel()
-                        self._keep(task)
-            for task in done:
+                pending = [task for task in waiting if not task.done()]
+                for task in pending:
+                    task.cancel()
+                    self._keep(task)
+            for task in waiting:
+                if task in pending:
+                    continue
                 if task.cancelled():
                     # The handler let a CancelledError out (the router cancels only pending
-                    # tasks, below): that tool failed, the others keep their results.
+                    # tasks, above): that tool failed, the others keep their results.
                     tool_call = message.tool_call_list[waiting[task]]
                     logger.error(
                         "tool %r was cancelled inside its handler (call %s, tool call %s); answered with an error result",
