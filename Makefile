@@ -73,6 +73,7 @@ bench: $(STAMP)
 	$(PY) bench/bulk.py
 	$(PY) bench/fleet.py
 	$(PY) bench/report.py
+	$(PY) bench/webhooks.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_VENV) .venv-3.* build site *.egg-info .mypy_cache .ruff_cache .pytest_cache

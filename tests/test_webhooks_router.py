@@ -20,8 +20,10 @@ from flireo_async.models import AssistantOverride, AssistantRequestAssistant, LL
 from flireo_async.webhooks import (
     AssistantRequestMessage,
     AssistantRequestResponse,
+    DeliveryCache,
     EndOfCallReportMessage,
     GenericWebhookMessage,
+    Reply,
     StatusUpdateMessage,
     ToolCallResult,
     ToolError,
@@ -29,6 +31,7 @@ from flireo_async.webhooks import (
     WebhookRouter,
     sign,
 )
+from flireo_async.webhooks._dedupe import delivery_key
 
 from .test_webhooks_verify import CALL, END_OF_CALL, SECRET, envelope, tool_calls
 
@@ -556,6 +559,20 @@ async def test_concurrent_duplicates_share_one_run(start: Start) -> None:
     answers = await asyncio.gather(*(post(client, body, headers) for _ in range(3)))
     assert [results(a) for a in answers] == [[("t1", 7)]] * 3
     assert runs == ["t1"]
+
+
+async def test_an_in_process_copy_waits_no_longer_than_it_may() -> None:
+    cache = DeliveryCache(max_entries=4)
+    key, later = delivery_key("1767787200", b"{}"), time.time() + 300
+    assert await cache.claim(key, expires_at=later, wait=None) is None
+    assert await cache.claim(key, expires_at=later, wait=0.01) == Reply(503)  # the first still runs
+    waiting = asyncio.create_task(cache.claim(key, expires_at=later, wait=None))
+    await cache.release(key, Reply(200, b"[]"), remember=True)
+    assert await waiting == Reply(200, b"[]")
+    assert await cache.claim(key, expires_at=later, wait=0) == Reply(200, b"[]")
+    # An expired entry is a new delivery.
+    assert await cache.claim(b"old", expires_at=time.time() - 1, wait=None) is None
+    assert await cache.claim(b"old", expires_at=later, wait=None) is None
 
 
 async def test_duplicate_memory_is_bounded(start: Start) -> None:

@@ -19,7 +19,9 @@ Or let a :class:`WebhookRouter` do verification, deduplication, dispatch, replie
 
     router.add_to(app)                                  # POST /flireo/webhook
 
-:func:`sign` produces the headers Flireo sends, for tests.
+:func:`sign` produces the headers Flireo sends, for tests. Behind a load balancer, give every
+replica the same :class:`RedisDedupe` URL (``WebhookRouter(secret, dedupe=RedisDedupe(url))``) so
+that a delivery is handled once across all of them.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from ..models import (
     WebhookMessage,
     WebhookPayload,
 )
+from ._dedupe import Dedupe, DedupeUnavailableError, DeliveryCache, Reply
+from ._redis_dedupe import RedisDedupe
 from ._router import DEFAULT_PATH, ToolError, ToolInvocation, WebhookRouter, WebhookServer
 from ._signature import EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, compute_signature, sign
 from ._verify import (
@@ -67,6 +71,12 @@ __all__ = [
     "ToolInvocation",
     "ToolError",
     "DEFAULT_PATH",
+    # duplicate detection
+    "Dedupe",
+    "DeliveryCache",
+    "RedisDedupe",
+    "DedupeUnavailableError",
+    "Reply",
     # event and reply models (also in flireo_async.models)
     "WebhookPayload",
     "WebhookMessage",

@@ -29,7 +29,8 @@ import datetime as _dt
 import inspect
 import json
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Collection, Coroutine
 from types import TracebackType
 from typing import Any, Final, TypeVar
 
@@ -46,7 +47,7 @@ from ..models import (
     WebhookCall,
     WebhookMessage,
 )
-from ._dedupe import DeliveryCache, Reply
+from ._dedupe import Dedupe, DedupeUnavailableError, DeliveryCache, Reply, delivery_key
 from ._signature import TIMESTAMP_HEADER
 from ._verify import (
     DEFAULT_TOLERANCE,
@@ -54,6 +55,7 @@ from ._verify import (
     check_signature,
     get_header,
     parse_message,
+    timestamp_seconds,
 )
 
 __all__ = [
@@ -79,6 +81,7 @@ ASYNC_TOOL_RESULT: Final = "accepted"
 ``message`` instead, so this only keeps the reply at one entry per tool call."""
 
 _EMPTY_OBJECT = b"{}"
+_DEDUPE_UNAVAILABLE = Reply(503, b'{"error":"dedupe_unavailable"}')
 
 
 class ToolError(Exception):
@@ -123,12 +126,59 @@ EventHandler = Callable[[Any], Any]
 _ToolF = TypeVar("_ToolF", bound=ToolHandler)
 _AssistantF = TypeVar("_AssistantF", bound=AssistantRequestHandler)
 _EventF = TypeVar("_EventF", bound=EventHandler)
+_T = TypeVar("_T")
 
 
 @attrs.frozen
 class _Tool:
     handler: ToolHandler
     is_async: bool
+
+
+_eager_factory: Callable[..., Any] | None = getattr(asyncio, "eager_task_factory", None)
+
+
+def _start(coro: Coroutine[Any, Any, _T]) -> asyncio.Task[_T]:
+    """A task for a handler, started eagerly where Python can (3.12+): a handler that answers
+    without awaiting anything is then done at once, with no event-loop round trip."""
+    if _eager_factory is not None:
+        task: asyncio.Task[_T] = _eager_factory(asyncio.get_running_loop(), coro)
+        return task
+    return asyncio.create_task(coro)
+
+
+async def _wait_all(tasks: Collection[asyncio.Future[Any]], timeout: float) -> None:
+    """Wait until every task is done or ``timeout`` seconds have passed.
+
+    ``asyncio.wait(tasks, timeout=...)`` without its copies and result sets: this runs once or
+    more per delivery, and the router only needs to know when to look at the tasks.
+    """
+    left = sum(1 for task in tasks if not task.done())
+    if not left:
+        return
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[None] = loop.create_future()
+
+    def on_done(_task: asyncio.Future[Any]) -> None:
+        nonlocal left
+        left -= 1
+        if left == 0 and not waiter.done():
+            waiter.set_result(None)
+
+    def on_timeout() -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    for task in tasks:
+        if not task.done():
+            task.add_done_callback(on_done)
+    timer = loop.call_later(timeout, on_timeout)
+    try:
+        await waiter
+    finally:
+        timer.cancel()
+        for task in tasks:
+            task.remove_done_callback(on_done)
 
 
 def _json_default(value: Any) -> Any:
@@ -139,9 +189,11 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def _dumps(value: Any) -> str:
-    # allow_nan=False: NaN/Infinity would make the whole reply invalid JSON for the platform.
-    return json.dumps(value, default=_json_default, allow_nan=False, separators=(",", ":"))
+# allow_nan=False: NaN/Infinity would make the whole reply invalid JSON for the platform. One
+# encoder for all replies: json.dumps with options builds a new one per call.
+_dumps: Callable[[Any], str] = json.JSONEncoder(
+    default=_json_default, allow_nan=False, separators=(",", ":")
+).encode
 
 
 async def _invoke(handler: Callable[[Any], Any], argument: Any) -> Any:
@@ -159,7 +211,9 @@ class WebhookRouter:
     ``tolerance`` is the timestamp window in seconds. The router answers ``deadline_margin``
     seconds before ``assistant_request_deadline`` / ``tool_calls_deadline`` (Flireo's 5 s and
     10 s), counted from the moment the request reached the router. ``dedupe_size`` bounds the
-    number of remembered deliveries (0 turns duplicate detection off).
+    number of remembered deliveries (0 turns duplicate detection off). ``dedupe`` replaces that
+    in-process memory with another :class:`Dedupe`, e.g. ``RedisDedupe(url)`` shared by every
+    replica behind a load balancer; the router closes it when its application shuts down.
 
     Handlers may be ``async def`` (recommended) or plain functions; a plain function runs on the
     event loop, so it must be quick: a blocking one also blocks the deadline timer.
@@ -175,6 +229,7 @@ class WebhookRouter:
         assistant_request_deadline: float = 5.0,
         tool_calls_deadline: float = 10.0,
         dedupe_size: int = 1024,
+        dedupe: Dedupe | None = None,
     ) -> None:
         if not secret and require_signature:
             raise ValueError(
@@ -197,7 +252,11 @@ class WebhookRouter:
         self.deadline_margin = deadline_margin
         self.assistant_request_deadline = assistant_request_deadline
         self.tool_calls_deadline = tool_calls_deadline
-        self._deliveries = DeliveryCache(max_entries=dedupe_size, tolerance=tolerance)
+        if dedupe is not None and not isinstance(dedupe, Dedupe):
+            raise TypeError(
+                f"dedupe must provide claim(), release() and aclose() (a Dedupe), not {type(dedupe).__name__}"
+            )
+        self._deliveries: Dedupe = DeliveryCache(max_entries=dedupe_size) if dedupe is None else dedupe
         self._tools: dict[str, _Tool] = {}
         self._assistant_request: AssistantRequestHandler | None = None
         self._events: dict[str, EventHandler] = {}
@@ -334,7 +393,10 @@ class WebhookRouter:
             await asyncio.wait(pending)
 
     async def _cleanup(self, _app: web.Application) -> None:
-        await self.aclose()
+        try:
+            await self.aclose()
+        finally:
+            await self._deliveries.aclose()
 
     def _keep(self, task: asyncio.Task[Any]) -> None:
         self._background.add(task)
@@ -361,15 +423,25 @@ class WebhookRouter:
             return _response(Reply(exc.http_status, _dumps({"error": exc.reason.value}).encode()))
 
         # Unsigned deliveries: the (unverified) timestamp still tells redeliveries apart.
-        key = DeliveryCache.key(timestamp or get_header(request.headers, TIMESTAMP_HEADER), body)
-        first = self._deliveries.claim(key, timestamp)
+        key = delivery_key(timestamp or get_header(request.headers, TIMESTAMP_HEADER), body)
+        # Kept while a replay would still pass verification; unsigned deliveries may lack a
+        # usable timestamp, and are kept for one tolerance window from now.
+        seconds = timestamp_seconds(timestamp)
+        expires_at = (time.time() if seconds is None else seconds) + self.tolerance
+        try:
+            first = await self._deliveries.claim(
+                key, expires_at=expires_at, wait=self._wait(message, started)
+            )
+        except DedupeUnavailableError as exc:
+            logger.error("webhook %s not handled, answered 503: %s", message.type, exc)
+            return _response(_DEDUPE_UNAVAILABLE)
         if first is not None:
             logger.info(
                 "duplicate %s delivery for call %s: replaying the first answer",
                 message.type,
                 _call_id(message),
             )
-            return _response(await asyncio.shield(first))
+            return _response(first)
 
         reply: Reply | None = None
         remember = True
@@ -379,10 +451,29 @@ class WebhookRouter:
             # Also reached when the request is cancelled: duplicates waiting on this delivery
             # must get an answer, and the key is forgotten so that a redelivery runs again.
             if reply is None:
-                self._deliveries.resolve(key, Reply(503), remember=False)
+                await self._release(key, Reply(503), remember=False)
             else:
-                self._deliveries.resolve(key, reply, remember=remember)
+                await self._release(key, reply, remember=remember)
         return _response(reply)
+
+    async def _release(self, key: bytes, reply: Reply, *, remember: bool) -> None:
+        deliveries = self._deliveries
+        if isinstance(deliveries, DeliveryCache):
+            deliveries.release_now(key, reply, remember=remember)
+            return
+        try:
+            await deliveries.release(key, reply, remember=remember)
+        except Exception:
+            # The handlers have run: their reply goes out whatever the store says.
+            logger.exception("could not record a webhook reply for duplicate detection")
+
+    def _wait(self, message: WebhookMessage, started: float) -> float | None:
+        """How long a copy may wait for the first delivery's reply: until its own deadline."""
+        if isinstance(message, ToolCallsMessage):
+            return self._budget(self.tool_calls_deadline, started)
+        if isinstance(message, AssistantRequestMessage):
+            return self._budget(self.assistant_request_deadline, started)
+        return None
 
     async def _dispatch(self, message: WebhookMessage, started: float) -> tuple[Reply, bool]:
         if isinstance(message, AssistantRequestMessage):
@@ -399,13 +490,12 @@ class WebhookRouter:
         handler = self._assistant_request
         if handler is None:
             return Reply(200, _EMPTY_OBJECT)
-        task = asyncio.create_task(_invoke(handler, message))
+        task = _start(_invoke(handler, message))
         try:
-            done, _ = await asyncio.wait(
-                {task}, timeout=self._budget(self.assistant_request_deadline, started)
-            )
+            await _wait_all((task,), self._budget(self.assistant_request_deadline, started))
         finally:
-            if not task.done():
+            done = task.done()
+            if not done:
                 task.cancel()
                 self._keep(task)
         if not done:
@@ -454,24 +544,26 @@ class WebhookRouter:
                 logger.error("no handler for tool %r (call %s)", name, message.call.id)
                 pieces.append(_dumps({"error": f"Unknown tool '{name}'."}))
             elif tool.is_async:
-                self._keep(asyncio.create_task(self._run_tool(tool, invocation)))
+                self._keep(_start(self._run_tool(tool, invocation)))
                 pieces.append(_dumps(ASYNC_TOOL_RESULT))
             else:
-                waiting[asyncio.create_task(self._run_tool(tool, invocation))] = index
+                waiting[_start(self._run_tool(tool, invocation))] = index
                 pieces.append(None)
 
         if waiting:
             try:
-                done, pending = await asyncio.wait(waiting, timeout=budget)
+                await _wait_all(waiting.keys(), budget)
             finally:
-                for task in waiting:
-                    if not task.done():
-                        task.cancel()
-                        self._keep(task)
-            for task in done:
+                pending = [task for task in waiting if not task.done()]
+                for task in pending:
+                    task.cancel()
+                    self._keep(task)
+            for task in waiting:
+                if task in pending:
+                    continue
                 if task.cancelled():
                     # The handler let a CancelledError out (the router cancels only pending
-                    # tasks, below): that tool failed, the others keep their results.
+                    # tasks, above): that tool failed, the others keep their results.
                     tool_call = message.tool_call_list[waiting[task]]
                     logger.error(
                         "tool %r was cancelled inside its handler (call %s, tool call %s); answered with an error result",
