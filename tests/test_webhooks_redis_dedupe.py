@@ -52,7 +52,13 @@ async def replicas(redis_url: str) -> AsyncIterator[Callable[..., RedisDedupe]]:
 async def stored(redis_url: str) -> dict[bytes, bytes]:
     client = aioredis.from_url(redis_url)
     try:
-        return {key: await client.get(key) for key in await client.keys("*")}
+        found: dict[bytes, bytes] = {}
+        for key in await client.keys("*"):
+            value = await client.get(key)
+            assert isinstance(key, bytes)
+            assert isinstance(value, bytes)
+            found[key] = value
+        return found
     finally:
         await client.aclose()
 

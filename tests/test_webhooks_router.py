@@ -586,7 +586,9 @@ async def test_duplicate_memory_is_bounded(start: Start) -> None:
     await post(client, *deliveries[2])  # still remembered
     await post(client, *deliveries[0])  # evicted: runs again
     assert seen == ["a", "b", "c", "a"]
-    assert len(router._deliveries) <= 2
+    cache = router._deliveries
+    assert isinstance(cache, DeliveryCache)
+    assert len(cache) <= 2
 
 
 async def test_dedupe_can_be_turned_off(start: Start) -> None:
