@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install codegen codegen-check lint test demo bench clean
+.PHONY: install codegen codegen-check lint test test-stdlib demo bench clean
 
 $(STAMP): pyproject.toml constraints-test.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,10 +29,19 @@ lint: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+# The dev extra installs orjson, so `make test` runs with it; this runs the tests of everything
+# that parses or writes JSON again with the standard library's json forced.
+STDLIB_TESTS := tests/test_json_backends.py tests/test_fast_decoder.py tests/test_convert.py \
+	tests/test_tolerance.py tests/test_hostile.py tests/test_export.py tests/test_bulk.py \
+	tests/test_bulk_identity.py tests/test_session.py tests/test_retries.py tests/test_fake_server.py
+test-stdlib: $(STAMP)
+	FLIREO_JSON=stdlib $(PY) -m pytest $(STDLIB_TESTS)
+
 demo: $(STAMP)
 	$(VENV)/bin/flireo demo
 
 bench: $(STAMP)
+	$(PY) bench/decode.py
 	$(PY) bench/overhead.py
 	$(PY) bench/export.py
 	$(PY) bench/bulk.py

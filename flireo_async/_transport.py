@@ -19,7 +19,7 @@ import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
-from . import _retry
+from . import _json, _retry
 from ._config import ClientConfig
 from ._convert import DecodeError, decode, encode
 from ._errors import (
@@ -114,7 +114,7 @@ def encode_body(body: Any) -> bytes:
     try:
         encoded = encode(body)
         try:
-            return json.dumps(encoded, separators=(",", ":"), allow_nan=False).encode()
+            return _json.dumps(encoded)
         except ValueError:
             where = _non_finite_path(encoded)
             if where is None:
@@ -528,7 +528,7 @@ class Transport:
             return None  # type: ignore[return-value]
         problem: str | None = None
         try:
-            data = json.loads(raw) if raw else None
+            data = _json.loads(raw) if raw else None
         except RecursionError:
             problem = "the response JSON is nested too deeply"
         except ValueError as exc:
@@ -614,7 +614,7 @@ def build_status_error(
     message = None
     details: list[str] = []
     try:
-        body = json.loads(raw) if raw.strip() else None
+        body = _json.loads(raw) if raw.strip() else None
     except (ValueError, RecursionError):
         pass
     if isinstance(body, dict):

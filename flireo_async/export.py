@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as _dt
-import json
 import os
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -29,6 +28,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal, Union
 
 import attrs
 
+from . import _json
 from ._convert import encode, parse_datetime
 from ._pagination import Page
 from ._types import UNSET
@@ -195,7 +195,7 @@ def _cell(value: Any) -> str:
         return value
     if isinstance(value, (int, float)):
         return repr(value) if isinstance(value, float) else str(value)
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _json.dumps_text(value)
 
 
 @contextlib.contextmanager
@@ -240,10 +240,7 @@ async def _export(
                     data = encode(item)
                     writer.writerow([_cell(data.get(name)) for name in names])
             else:
-                stream.writelines(
-                    json.dumps(encode(item), ensure_ascii=False, separators=(",", ":")) + "\n"
-                    for item in items
-                )
+                stream.writelines(_json.dumps_text(encode(item)) + "\n" for item in items)
             rows += len(items)
             if progress is not None:
                 # Without pagination (leads) the one response is complete: its size is the total.
