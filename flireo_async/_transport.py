@@ -43,7 +43,7 @@ from ._retry import judge, parse_retry_after
 from ._types import key_fingerprint
 from ._version import __version__
 
-__all__ = ["Transport"]
+__all__ = ["EncodedBody", "Transport"]
 
 T = TypeVar("T")
 
@@ -107,12 +107,23 @@ def _non_finite_path(value: Any, path: str = "") -> str | None:
     return None
 
 
-def encode_body(body: Any) -> bytes:
-    """The JSON bytes of a request body; raises :class:`RequestValidationError` for what JSON
-    cannot carry (NaN, infinities, objects nested past the interpreter's limit)."""
+class EncodedBody:
+    """A request body already encoded to JSON bytes (see :func:`encode_body`): sent as it is."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+def encode_body(body: Any, *, encoded: bool = False) -> bytes:
+    """The JSON bytes of a request body (``encoded=True``: ``body`` is already JSON-ready
+    values, as :func:`~flireo_async._convert.encode` returns); raises
+    :class:`RequestValidationError` for what JSON cannot carry (NaN, infinities, objects nested
+    past the interpreter's limit)."""
     problem: RequestValidationError
     try:
-        encoded = encode(body)
+        encoded = body if encoded else encode(body)
         try:
             return _json.dumps(encoded)
         except ValueError:
@@ -268,7 +279,7 @@ class Transport:
         headers = self._headers
         data: bytes | None = None
         if body is not None:
-            data = encode_body(body)
+            data = body.data if type(body) is EncodedBody else encode_body(body)
             headers = {**headers, "Content-Type": "application/json"}
         self._check_loop(op.method, str(url))
         key = None
