@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(PY) bench/export.py
 	$(PY) bench/bulk.py
 	$(PY) bench/fleet.py
+	$(PY) bench/peers.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
