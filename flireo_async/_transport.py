@@ -502,6 +502,10 @@ class Transport:
         """The body, read no further than ``max_response_bytes`` (after decompression)."""
         limit = self.config.max_response_bytes
         size = resp.content_length
+        if size is not None and size <= limit and "Content-Encoding" not in resp.headers:
+            # The length is known and nothing is decompressed: the body is exactly that size
+            # (aiohttp reads no further), so one read is within the cap.
+            return await resp.read()
         if size is None or size <= limit:
             chunks: list[bytes] = []
             size = 0
