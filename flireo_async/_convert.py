@@ -209,13 +209,23 @@ def _is_union(tp: Any) -> bool:
     return _origin(tp) in (Union, types.UnionType)
 
 
+_row_decoders: dict[Callable[[Any, Any], Any], Callable[[list[Any]], list[Any]]] = {}
+"""Per compiled model hook, a decoder of a whole list of such objects (see _attrs_structure_hook)."""
+
+
 def _list_hook(conv: _Converter, tp: Any) -> Callable[[Any, Any], list[Any]]:
     (item_type,) = typing.get_args(tp) or (Any,)
     item_hook = conv.get_structure_hook(item_type)
+    rows = _row_decoders.get(item_hook)
 
     def structure_list(value: Any, _: Any) -> list[Any]:
         if type(value) is not list:
             raise DecodeError(f"expected an array, got {_kind(value)}")
+        if rows is not None:
+            try:
+                return rows(value)
+            except DecodeError:
+                pass  # decoded again one by one below, to name the failing item
         out = []
         for index, item in enumerate(value):
             try:
@@ -513,6 +523,22 @@ def _attrs_structure_hook(conv: _Converter, cls: type) -> Callable[[Any, Any], A
         except ValueError:
             return slow(d, _)
 
+    def structure_rows(items: list[Any]) -> list[Any]:
+        # A page of objects of one shape: each row goes straight to the last shape, without a
+        # call of `structure` per row; any other row takes the whole way through it.
+        out: list[Any] = []
+        append = out.append
+        for d in items:
+            if older is None and type(d) is dict and len(d) == last[0]:
+                try:
+                    append(last[1](d))
+                    continue
+                except (KeyError, ValueError):
+                    pass
+            append(structure(d, None))
+        return out
+
+    _row_decoders[structure] = structure_rows
     return structure
 
 
