@@ -31,24 +31,22 @@ from _server import usage_page
 
 from flireo_async import _json
 from flireo_async._config import ClientConfig
-from flireo_async._convert import encode
 from flireo_async._generated.operations import GET_USAGE
 from flireo_async._transport import Transport
-from flireo_async.export import _cell, columns
+from flireo_async.export import _csv_row, columns
 from flireo_async.models import UsageLog
 
 PAGE = 1000
 
 
 def export_pages(transport: Transport, bodies: list[bytes], out: io.StringIO) -> int:
-    names = columns(UsageLog)
     writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns(UsageLog))
+    row = _csv_row(UsageLog)
     rows = 0
     for body in bodies:
         page: Any = transport._decode_success(GET_USAGE, 200, {}, body)
-        for item in page.logs:
-            data = encode(item)
-            writer.writerow([_cell(data.get(name)) for name in names])
+        writer.writerows(map(row, page.logs))
         rows += len(page.logs)
     return rows
 
