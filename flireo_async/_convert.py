@@ -477,7 +477,7 @@ def _attrs_structure_hook(conv: _Converter, cls: type) -> Callable[[Any, Any], A
         # __init__ would build it, minus the keyword arguments and the frozen __setattr__:
         # object.__new__, then each value stored through its slot's descriptor, the cheapest
         # store there is (object.__setattr__ would look the slot up anew for every field).
-        lines = ["def shape(d):", *(f"    d[{key!r}]" for key in skipped), "    o = new(cls)"]
+        lines = ["def shape(d):", *(f"    d[{key!r}]" for key in skipped)]
         # A gap is reported on use, not when the shape is compiled: the report is once per
         # model and field for the process, and shapes are cached per converter.
         lines += [f"    gap({wire!r})" for wire in missing]
@@ -485,9 +485,9 @@ def _attrs_structure_hook(conv: _Converter, cls: type) -> Callable[[Any, Any], A
             # Any other class is built by its own __init__, so that its validators, converters
             # and hooks run.
             args = [f"{f.name}={values[f.name]}" for f in attrs.fields(cls) if f.name in values]
-            del lines[-1]
             lines.append(f"    return cls({', '.join(args)})")
         else:
+            lines.append("    o = new(cls)")
             for field in attrs.fields(cls):
                 lines.append(f"    s_{field.name}(o, {values.get(field.name, defaults.get(field.name))})")
             lines.append("    return o")

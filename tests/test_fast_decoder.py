@@ -4,6 +4,7 @@ same hash and repr, same types), the same errors, and classes with validators st
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import random
 from typing import Any
 
@@ -19,6 +20,7 @@ from flireo_async._convert import (
     lenient_converter,
 )
 from flireo_async._generated import models
+from flireo_async._types import UNSET, UnsetType
 from flireo_async.models import Agent, UsageLog
 
 from .conftest import AGENT
@@ -159,3 +161,24 @@ def test_classes_with_validators_converters_hooks_or_cached_hash_are_built_by_th
     cached = decode({"name": "a"}, CachedHash)
     assert hash(cached) == hash(CachedHash(name="a"))
     assert decode({"name": "p"}, PostInit).seen == ["p"]
+
+
+@attrs.frozen(kw_only=True)
+class CheckedWithGap:
+    name: str = attrs.field(validator=attrs.validators.min_len(2))
+    size: int | UnsetType = attrs.field(default=UNSET, metadata={"required": True})
+
+
+def test_a_class_built_by_its_init_still_reports_gaps_in_lenient_mode(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from flireo_async._logging import logger
+
+    with caplog.at_level(logging.DEBUG, logger=logger.name):
+        for _ in range(2):
+            value = decode({"name": "ok"}, CheckedWithGap, strict=False)
+            assert value == CheckedWithGap(name="ok")
+    assert caplog.text.count("CheckedWithGap.size") == 1
+    with pytest.raises(DecodeError) as info:
+        decode({"name": "ok"}, CheckedWithGap)
+    assert info.value.path == "size"
