@@ -201,7 +201,7 @@ class Transport:
             )
         return shared.session
 
-    def _check_loop(self, method: str, url: str) -> None:
+    def _check_loop(self, method: str, url: URL | str) -> None:
         shared = self._shared
         loop = asyncio.get_running_loop()
         if shared.loop is None:
@@ -213,7 +213,7 @@ class Transport:
                 f"{state}), not to the current one; create one client per event loop, e.g. inside "
                 "the coroutine passed to asyncio.run (nothing was sent)",
                 method=method,
-                url=url,
+                url=str(url),
                 sent=False,
             )
 
@@ -281,7 +281,7 @@ class Transport:
         if body is not None:
             data = body.data if type(body) is EncodedBody else encode_body(body)
             headers = {**headers, "Content-Type": "application/json"}
-        self._check_loop(op.method, str(url))
+        self._check_loop(op.method, url)
         key = None
         if op.per_key_limit is not None:
             key = f"{op.id}:{path[op.path_params.index(op.per_key_limit.key_param)]}"
