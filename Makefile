@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_VENV := .venv-demo
 DEMO_STAMP := $(DEMO_VENV)/.installed-stamp
 
-.PHONY: install docs-install docs codegen codegen-check lint test test-pythons check demo bench clean
+.PHONY: install docs-install docs codegen codegen-check lint test test-pythons test-stdlib check demo bench clean
 
 $(STAMP): pyproject.toml constraints-test.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,21 +42,33 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 # The oldest and newest supported Pythons, each in its own environment (.venv-3.10, ...). An
-# interpreter is found on PATH, else among pyenv's installed versions.
+# interpreter is found on PATH, else among pyenv's installed versions. The dev extra installs
+# orjson; the run on STDLIB_JSON_PYTHON forces the standard library's json (FLIREO_JSON=stdlib),
+# so each JSON backend runs the whole suite.
 PYTHONS ?= 3.10 3.13
+STDLIB_JSON_PYTHON ?= 3.13
 
 test-pythons:
 	@for v in $(PYTHONS); do \
 		py=python$$v; \
 		$$py -c pass 2>/dev/null || py=$$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/$$v.*/bin/python$$v 2>/dev/null | tail -n 1); \
 		[ -n "$$py" ] || { echo "Python $$v not found (install it, or set PYTHONS=...)"; exit 1; }; \
-		echo "== pytest on $$($$py --version)"; \
-		$(MAKE) --no-print-directory VENV=.venv-$$v PYTHON=$$py test || exit 1; \
+		json=auto; [ "$$v" = "$(STDLIB_JSON_PYTHON)" ] && json=stdlib; \
+		echo "== pytest on $$($$py --version), JSON backend: $$json"; \
+		FLIREO_JSON=$$json $(MAKE) --no-print-directory VENV=.venv-$$v PYTHON=$$py test || exit 1; \
 	done
 
 # Exactly what CI runs (.ci/run adds only the system packages).
 check: codegen-check lint test-pythons
 	$(MAKE) --no-print-directory -s docs DOCS_FLAGS=-q
+
+# The dev extra installs orjson, so `make test` runs with it; this runs the tests of everything
+# that parses or writes JSON again with the standard library's json forced.
+STDLIB_TESTS := tests/test_json_backends.py tests/test_fast_decoder.py tests/test_convert.py \
+	tests/test_tolerance.py tests/test_hostile.py tests/test_export.py tests/test_bulk.py \
+	tests/test_bulk_identity.py tests/test_session.py tests/test_retries.py tests/test_fake_server.py
+test-stdlib: $(STAMP)
+	FLIREO_JSON=stdlib $(PY) -m pytest $(STDLIB_TESTS)
 
 $(DEMO_STAMP): pyproject.toml constraints-test.txt
 	@echo "make demo: installing flireo-async[cli] into $(DEMO_VENV) (first run only, about a minute)..."
@@ -68,12 +80,14 @@ demo: $(DEMO_STAMP)
 	$(DEMO_VENV)/bin/flireo demo
 
 bench: $(STAMP)
+	$(PY) bench/decode.py
 	$(PY) bench/overhead.py
 	$(PY) bench/export.py
 	$(PY) bench/bulk.py
 	$(PY) bench/fleet.py
 	$(PY) bench/report.py
 	$(PY) bench/webhooks.py
+	$(PY) bench/peers.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_VENV) .venv-3.* build site *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -8,7 +8,11 @@ windows, as the API documents); the client paces itself at the same 1,200/minute
 - 429 responses the client received (target 0), counted on its HTTP session;
 - destinations dialed more than once, read back from the server's call list (must be 0).
 
-Run: ``.venv/bin/python bench/bulk.py`` (about 100 s at the default settings).
+With ``--throughput``: launches per second with pacing off (the fake unlimited, in its own
+process), without a store and with the file journal, best of ``--rounds``.
+
+Run: ``.venv/bin/python bench/bulk.py`` (about 100 s at the default settings), or
+``.venv/bin/python bench/bulk.py --throughput``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import asyncio
 import collections
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -121,6 +126,42 @@ async def run(calls: int, rate: int, speed: float, in_flight: int) -> None:
     print(f"dialed more than once:  {duplicates} (must be 0)")
 
 
+async def launches_per_second(
+    url: str, key: str, agent: str, calls: int, journal: Path | None, prefix: int
+) -> float:
+    async with AsyncFlireo(api_key=key, base_url=url, rate_limit=None, max_concurrency=32) as client:
+        leads = (
+            OutboundCallRequest(destination=f"+31{prefix:02d}{i:07d}", assistant_id=agent)
+            for i in range(calls)
+        )
+        started = time.perf_counter()
+        async for _ in client.calls.create_many(leads, max_in_flight=32, journal=journal):
+            pass
+        return calls / (time.perf_counter() - started)
+
+
+async def throughput(calls: int, rounds: int) -> None:
+    proc, url, key = start_fake(free_port(), 0, 1000.0)
+    try:
+        async with AsyncFlireo(api_key=key, base_url=url, rate_limit=None) as client:
+            agent = (await client.agents.create(name="Bench agent")).id
+        best = {"no store": 0.0, "file journal": 0.0}
+        prefix = 10
+        with tempfile.TemporaryDirectory() as tmp:
+            for round_ in range(rounds):
+                for name in best:
+                    prefix += 1
+                    journal = Path(tmp) / f"j{round_}" if name == "file journal" else None
+                    rate = await launches_per_second(url, key, agent, calls, journal, prefix)
+                    best[name] = max(best[name], rate)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    print(f"{calls} launches, pacing off, best of {rounds} rounds:")
+    for name, rate in best.items():
+        print(f"  {name:>12}: {rate:7.0f} launches/s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -129,7 +170,12 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=1200, help="requests per minute, server and client")
     parser.add_argument("--speed", type=float, default=60.0, help="the fake's simulated-time factor")
     parser.add_argument("--in-flight", type=int, default=16)
+    parser.add_argument("--throughput", action="store_true", help="launches/s with pacing off instead")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    if args.throughput:
+        asyncio.run(throughput(args.calls, args.rounds))
+        return
     print(
         f"bulk launch: {args.calls} calls at {args.rate}/min (fake in its own process, speed {args.speed:g})"
     )

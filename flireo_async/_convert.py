@@ -80,6 +80,7 @@ def _kind(value: Any) -> str:
 
 
 _fromisoformat = _dt.datetime.fromisoformat
+_UTC = _dt.timezone.utc
 _NATIVE_Z = sys.version_info >= (3, 11)  # fromisoformat understands "Z" from 3.11 on
 
 
@@ -96,10 +97,11 @@ def parse_datetime(value: str) -> _dt.datetime:
 
 def format_datetime(value: _dt.datetime) -> str:
     """Format as the API does: UTC, milliseconds, ``Z`` (a naive datetime is taken as UTC)."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=_dt.timezone.utc)
-    value = value.astimezone(_dt.timezone.utc)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    tz = value.tzinfo
+    if tz is not _UTC:
+        value = value.replace(tzinfo=_UTC) if tz is None else value.astimezone(_UTC)
+    # isoformat is faster than strftime, and writes years before 1000 with four digits.
+    return value.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def _camel(name: str) -> str:
@@ -212,13 +214,23 @@ def _is_union(tp: Any) -> bool:
     return _origin(tp) in (Union, types.UnionType)
 
 
+_row_decoders: dict[Callable[[Any, Any], Any], Callable[[list[Any]], list[Any]]] = {}
+"""Per compiled model hook, a decoder of a whole list of such objects (see _attrs_structure_hook)."""
+
+
 def _list_hook(conv: _Converter, tp: Any) -> Callable[[Any, Any], list[Any]]:
     (item_type,) = typing.get_args(tp) or (Any,)
     item_hook = conv.get_structure_hook(item_type)
+    rows = _row_decoders.get(item_hook)
 
     def structure_list(value: Any, _: Any) -> list[Any]:
         if type(value) is not list:
             raise DecodeError(f"expected an array, got {_kind(value)}")
+        if rows is not None:
+            try:
+                return rows(value)
+            except DecodeError:
+                pass  # decoded again one by one below, to name the failing item
         out = []
         for index, item in enumerate(value):
             try:
@@ -427,15 +439,20 @@ def _attrs_structure_hook(conv: _Converter, cls: type) -> Callable[[Any, Any], A
         "bad": _bad,
         "dt": _datetime_or_bad,
         "new": object.__new__,
-        "put": object.__setattr__,
+        "iso": _fromisoformat,
         "gap": lambda wire: _report_gap(cls, wire, _GAP),
     }
+    setters = _slot_setters(cls)
+    if setters is not None:
+        env.update({f"s_{name}": setter for name, setter in setters.items()})
 
     defaults: dict[str, str] = {}
     for field in attrs.fields(cls):
         if isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
             env[f"f_{field.name}"] = field.default.factory
-            defaults[field.name] = f"f_{field.name}()"
+            # A literal builds a new dict without a call.
+            is_dict = field.default.factory is dict and not field.default.takes_self
+            defaults[field.name] = "{}" if is_dict else f"f_{field.name}()"
         elif field.default is not attrs.NOTHING:
             env[f"d_{field.name}"] = field.default
             defaults[field.name] = f"d_{field.name}"
@@ -461,15 +478,24 @@ def _attrs_structure_hook(conv: _Converter, cls: type) -> Callable[[Any, Any], A
         missing = [plan.wire for plan in gaps if plan.name not in values]
         if extra and extra_name is not None:
             values[extra_name] = f"{{{', '.join(extra)}}}"
-        # The instance is built the way attrs' own __init__ builds a frozen class (one
-        # object.__setattr__ per field), without packing and unpacking keyword arguments.
-        lines = ["def shape(d):", *(f"    d[{key!r}]" for key in skipped), "    o = new(cls)"]
+        # A plain slotted class (see _slot_setters, every generated model) is built as its own
+        # __init__ would build it, minus the keyword arguments and the frozen __setattr__:
+        # object.__new__, then each value stored through its slot's descriptor, the cheapest
+        # store there is (object.__setattr__ would look the slot up anew for every field).
+        lines = ["def shape(d):", *(f"    d[{key!r}]" for key in skipped)]
         # A gap is reported on use, not when the shape is compiled: the report is once per
         # model and field for the process, and shapes are cached per converter.
         lines += [f"    gap({wire!r})" for wire in missing]
-        for field in attrs.fields(cls):
-            lines.append(f"    put(o, {field.name!r}, {values.get(field.name, defaults.get(field.name))})")
-        lines.append("    return o")
+        if setters is None:
+            # Any other class is built by its own __init__, so that its validators, converters
+            # and hooks run.
+            args = [f"{f.name}={values[f.name]}" for f in attrs.fields(cls) if f.name in values]
+            lines.append(f"    return cls({', '.join(args)})")
+        else:
+            lines.append("    o = new(cls)")
+            for field in attrs.fields(cls):
+                lines.append(f"    s_{field.name}(o, {values.get(field.name, defaults.get(field.name))})")
+            lines.append("    return o")
         namespace: dict[str, Any] = {}
         exec(compile("\n".join(lines), f"<flireo decoder {cls.__name__}>", "exec"), env, namespace)  # noqa: S102
         return namespace["shape"]  # type: ignore[no-any-return]
@@ -488,7 +514,7 @@ def _attrs_structure_hook(conv: _Converter, cls: type) -> Callable[[Any, Any], A
                 return last[1](d)
             except KeyError:
                 pass
-            except DecodeError:
+            except ValueError:  # DecodeError, or a date-time that fromisoformat refused
                 return slow(d, _)
         keys = frozenset(d)
         shape = shapes.get(keys)
@@ -499,10 +525,49 @@ def _attrs_structure_hook(conv: _Converter, cls: type) -> Callable[[Any, Any], A
         last[0], last[1] = len(d), shape
         try:
             return shape(d)
-        except DecodeError:
+        except ValueError:
             return slow(d, _)
 
+    def structure_rows(items: list[Any]) -> list[Any]:
+        # A page of objects of one shape: each row goes straight to the last shape, without a
+        # call of `structure` per row; any other row takes the whole way through it.
+        out: list[Any] = []
+        append = out.append
+        for d in items:
+            if older is None and type(d) is dict and len(d) == last[0]:
+                try:
+                    append(last[1](d))
+                    continue
+                except (KeyError, ValueError):
+                    pass
+            append(structure(d, None))
+        return out
+
+    _row_decoders[structure] = structure_rows
     return structure
+
+
+def _slot_setters(cls: type) -> dict[str, Callable[[Any, Any], None]] | None:
+    """The ``__set__`` of each field's slot, when storing through them builds exactly what the
+    class's own ``__init__`` would: a slotted attrs class whose ``__init__`` does nothing but
+    store the values (no validators, converters, pre/post-init hooks or cached hash), as every
+    generated model is. ``None`` for any other class: its instances are built by its ``__init__``.
+
+    Equality, hashing and ``repr`` read the slots, so they see the same values either way.
+    """
+    if any(hasattr(cls, hook) for hook in ("__attrs_pre_init__", "__attrs_post_init__", "__attrs_init__")):
+        return None
+    setters: dict[str, Callable[[Any, Any], None]] = {}
+    for field in attrs.fields(cls):
+        if field.validator is not None or field.converter is not None:
+            return None
+        descriptor = cls.__dict__.get(field.name)
+        if type(descriptor) is not types.MemberDescriptorType:
+            return None  # not slotted, or a slot inherited from a base class
+        setters[field.name] = descriptor.__set__
+    if "_attrs_cached_hash" in getattr(cls, "__slots__", ()):
+        return None  # cache_hash=True adds a slot for the cached hash
+    return setters
 
 
 def _bad() -> Any:
@@ -541,6 +606,13 @@ def _expression(conv: _Converter, env: dict[str, Any], i: int, source: str, tp: 
         if only is Any:
             return source
         if only is _dt.datetime:
+            if _NATIVE_Z:
+                # The common case inline: a string fromisoformat reads, with a time zone. Any
+                # other value goes to dt(), and a string fromisoformat refuses raises
+                # ValueError, which sends the object to the precise slow path.
+                if nullable:
+                    return f"(None if (v := {source}) is None else p if type(v) is str and (p := iso(v)).tzinfo is not None else dt(v))"
+                return f"(p if type(v := {source}) is str and (p := iso(v)).tzinfo is not None else dt(v))"
             return f"(v if (v := {source}) is None else dt(v))" if nullable else f"dt({source})"
         env[f"h{i}"] = conv.get_structure_hook(only)
         env[f"t{i}"] = only

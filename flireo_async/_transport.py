@@ -22,7 +22,7 @@ import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
-from . import _retry
+from . import _json, _retry
 from ._config import ClientConfig
 from ._convert import DecodeError, decode, encode
 from ._errors import (
@@ -47,7 +47,7 @@ from ._retry import judge, parse_retry_after
 from ._types import key_fingerprint
 from ._version import __version__
 
-__all__ = ["Transport"]
+__all__ = ["EncodedBody", "Transport"]
 
 T = TypeVar("T")
 
@@ -116,14 +116,25 @@ def _non_finite_path(value: Any, path: str = "") -> str | None:
     return None
 
 
-def encode_body(body: Any) -> bytes:
-    """The JSON bytes of a request body; raises :class:`RequestValidationError` for what JSON
-    cannot carry (NaN, infinities, objects nested past the interpreter's limit)."""
+class EncodedBody:
+    """A request body already encoded to JSON bytes (see :func:`encode_body`): sent as it is."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+def encode_body(body: Any, *, encoded: bool = False) -> bytes:
+    """The JSON bytes of a request body (``encoded=True``: ``body`` is already JSON-ready
+    values, as :func:`~flireo_async._convert.encode` returns); raises
+    :class:`RequestValidationError` for what JSON cannot carry (NaN, infinities, objects nested
+    past the interpreter's limit)."""
     problem: RequestValidationError
     try:
-        encoded = encode(body)
+        encoded = body if encoded else encode(body)
         try:
-            return json.dumps(encoded, separators=(",", ":"), allow_nan=False).encode()
+            return _json.dumps(encoded)
         except ValueError:
             where = _non_finite_path(encoded)
             if where is None:
@@ -203,7 +214,7 @@ class Transport:
             )
         return shared.session
 
-    def _check_loop(self, method: str, url: str) -> None:
+    def _check_loop(self, method: str, url: URL | str) -> None:
         shared = self._shared
         loop = asyncio.get_running_loop()
         if shared.loop is None:
@@ -215,7 +226,7 @@ class Transport:
                 f"{state}), not to the current one; create one client per event loop, e.g. inside "
                 "the coroutine passed to asyncio.run (nothing was sent)",
                 method=method,
-                url=url,
+                url=str(url),
                 sent=False,
             )
 
@@ -293,11 +304,11 @@ class Transport:
             url = url.update_query(params)
         data: bytes | None = None
         if body is not None:
-            data = encode_body(body)
+            data = body.data if type(body) is EncodedBody else encode_body(body)
             headers = {**headers, "Content-Type": "application/json"}
         if options is not None and options.extra_headers:
             headers = merge_headers(headers, options.extra_headers)
-        self._check_loop(op.method, str(url))
+        self._check_loop(op.method, url)
         key = None
         if op.per_key_limit is not None:
             key = f"{op.id}:{path[op.path_params.index(op.per_key_limit.key_param)]}"
@@ -534,6 +545,10 @@ class Transport:
         """The body, read no further than ``max_response_bytes`` (after decompression)."""
         limit = self.config.max_response_bytes
         size = resp.content_length
+        if size is not None and size <= limit and "Content-Encoding" not in resp.headers:
+            # The length is known and nothing is decompressed: the body is exactly that size
+            # (aiohttp reads no further), so one read is within the cap.
+            return await resp.read()
         if size is None or size <= limit:
             chunks: list[bytes] = []
             size = 0
@@ -593,7 +608,7 @@ class Transport:
             return None  # type: ignore[return-value]
         problem: str | None = None
         try:
-            data = json.loads(raw) if raw else None
+            data = _json.loads(raw) if raw else None
         except RecursionError:
             problem = "the response JSON is nested too deeply"
         except ValueError as exc:
@@ -689,7 +704,7 @@ def build_status_error(
     message = None
     details: list[str] = []
     try:
-        body = json.loads(raw) if raw.strip() else None
+        body = _json.loads(raw) if raw.strip() else None
     except (ValueError, RecursionError):
         pass
     if isinstance(body, dict):

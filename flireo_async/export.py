@@ -21,18 +21,20 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as _dt
-import json
 import os
 import stat
 import tempfile
+import types
+import typing
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any, Literal, Union
 
 import attrs
 
-from ._convert import encode, parse_datetime
+from . import _json
+from ._convert import encode, format_datetime, parse_datetime
 from ._pagination import Page
-from ._types import UNSET
+from ._types import UNSET, UnsetType
 from .models import Call, CampaignLead, UsageLog
 
 if TYPE_CHECKING:
@@ -202,7 +204,65 @@ def _cell(value: Any) -> str:
         return value
     if isinstance(value, (int, float)):
         return repr(value) if isinstance(value, float) else str(value)
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _json.dumps_text(value)
+
+
+def _cell_of(value: Any, wire: str, extra: dict[str, Any] | None) -> str:
+    """The cell of one field as ``_cell(encode(item)[wire])`` would give it, for any value."""
+    if value is UNSET:
+        # encode() fills a key left UNSET from `extra` (a raw value the decoder kept there).
+        value = extra.get(wire) if extra else None
+    elif not (value is None or type(value) in _SCALARS):
+        value = encode(value)
+    return _cell(value)
+
+
+_SCALARS = (str, int, float, bool)
+_INLINE = {
+    frozenset({str}): "(v if type(v := o.{name}) is str else cell(v, {wire!r}, x))",
+    frozenset(
+        {bool}
+    ): '("true" if (v := o.{name}) is True else "false" if v is False else cell(v, {wire!r}, x))',
+    frozenset({int}): "(str(v) if type(v := o.{name}) is int else cell(v, {wire!r}, x))",
+    frozenset({float}): "(repr(v) if type(v := o.{name}) is float else cell(v, {wire!r}, x))",
+    frozenset({_dt.datetime}): "(fmt(v) if type(v := o.{name}) is dt else cell(v, {wire!r}, x))",
+}
+_row_functions: dict[type, Callable[[Any], list[str]]] = {}
+
+
+def _csv_row(model: type) -> Callable[[Any], list[str]]:
+    """A function compiled for ``model`` that gives an instance's CSV cells, in :func:`columns`
+    order: the same cells as ``[_cell(encode(item).get(name)) for name in columns(model)]``,
+    without building the encoded dict first. Scalars and date-times of the declared type are
+    formatted inline; any other value goes through ``_cell_of``."""
+    row = _row_functions.get(model)
+    if row is not None:
+        return row
+    hints = typing.get_type_hints(model)
+    extra_name = next((f.name for f in attrs.fields(model) if f.metadata.get("extra")), None)
+    cells: list[str] = []
+    for field in attrs.fields(model):
+        if field.metadata.get("extra"):
+            continue
+        wire = field.metadata.get("wire", field.name)
+        hint = hints[field.name]
+        args = typing.get_args(hint) if typing.get_origin(hint) in (Union, types.UnionType) else (hint,)
+        members = frozenset(args) - {UnsetType, type(None)}
+        template = _INLINE.get(members, "cell(o.{name}, {wire!r}, x)")
+        cells.append(template.format(name=field.name, wire=wire))
+    source = "\n".join(
+        [
+            "def row(o):",
+            f"    x = o.{extra_name}" if extra_name else "    x = None",
+            f"    return [{', '.join(cells)}]",
+        ]
+    )
+    env: dict[str, Any] = {"cell": _cell_of, "fmt": format_datetime, "dt": _dt.datetime}
+    namespace: dict[str, Any] = {}
+    exec(compile(source, f"<flireo csv row {model.__name__}>", "exec"), env, namespace)  # noqa: S102
+    row = namespace["row"]
+    _row_functions[model] = row
+    return row  # type: ignore[no-any-return]
 
 
 def _file_mode(path: str) -> int:
@@ -265,19 +325,15 @@ async def _export(
     with open_atomic(out) as stream:
         names = columns(model)
         writer = csv.writer(stream, lineterminator="\n") if format == "csv" else None
+        row = _csv_row(model)
         if writer is not None:
             writer.writerow(names)
         async for page in pages:
             items = page.items if keep is None else [item for item in page.items if keep(item)]
             if writer is not None:
-                for item in items:
-                    data = encode(item)
-                    writer.writerow([_cell(data.get(name)) for name in names])
+                writer.writerows(map(row, items))
             else:
-                stream.writelines(
-                    json.dumps(encode(item), ensure_ascii=False, separators=(",", ":")) + "\n"
-                    for item in items
-                )
+                stream.writelines(_json.dumps_text(encode(item)) + "\n" for item in items)
             rows += len(items)
             if progress is not None:
                 # Without pagination (leads) the one response is complete: its size is the total.

@@ -26,6 +26,7 @@ CORE = {
     "_config",
     "_convert",
     "_errors",
+    "_json",
     "_logging",
     "_model",
     "_operation",

@@ -425,3 +425,97 @@ async def test_resume_after_kill_9(
     assert all(r.status in ("launched", "unknown") for r in results if r.destination in dialed)
     # Whatever the child left half-done is unknown; nothing else is.
     assert all(r.resumed for r in results if r.status == "unknown")
+
+
+# -- encoding once and the group commit ------------------------------------------------------
+
+
+async def test_a_launch_encodes_its_request_once_and_sends_those_bytes(
+    fake: FakeFlireo, agent_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flireo_async._resource as resource_module
+    import flireo_async._transport as transport_module
+    import flireo_async.bulk._launcher as launcher_module
+
+    counts: collections.Counter[str] = collections.Counter()
+
+    def counting(name: str, module: Any, attr: str) -> None:
+        real = getattr(module, attr)
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            counts[name] += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(module, attr, wrapper)
+
+    counting("launcher encode", launcher_module, "encode")
+    counting("launcher decode", launcher_module, "decode")
+    counting("launcher dumps", launcher_module, "encode_body")
+    counting("resource encode", resource_module, "encode")
+    counting("resource decode", resource_module, "decode")
+    counting("transport encode", transport_module, "encode")
+    sent: list[bytes] = []
+    real_send = transport_module.Transport._send
+
+    async def recording(
+        self: Any, session: Any, op: Any, url: Any, headers: Any, data: Any, *rest: Any
+    ) -> Any:
+        if op.method == "POST":
+            sent.append(data)
+        return await real_send(self, session, op, url, headers, data, *rest)
+
+    monkeypatch.setattr(transport_module.Transport, "_send", recording)
+    n = 6
+    inputs: list[Any] = [
+        OutboundCallRequest(destination=phone(i), assistant_id=agent_id, first_message="Hallo Zoë")
+        for i in range(3)
+    ] + [{"destination": f" {phone(i)[:4]} {phone(i)[4:]} ", "assistant_id": agent_id} for i in range(3, n)]
+    async with make_client(fake) as client:
+        results = await collect(client.calls.create_many(inputs, max_in_flight=4))
+    assert [r.status for r in results] == ["launched"] * n
+    # Models are checked by one round-trip (encode, decode) and encoded once for the wire;
+    # dicts are decoded once and encoded once. Nothing is encoded or decoded again to send.
+    assert counts == {"launcher encode": 3 * 2 + 3, "launcher decode": n, "launcher dumps": n}
+    assert len(sent) == n
+    bodies = sorted(json.loads(body)["destination"] for body in sent)
+    assert bodies == sorted(phone(i) for i in range(n))  # the normalised destination is sent
+    assert sum("Zoë".encode() in body for body in sent) == 3  # UTF-8, as encoded in _prepare
+
+
+async def test_journal_group_commit_one_fsync_per_batch_off_the_loop_durable_before_return(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from flireo_async.bulk import FileLaunchStore
+    from flireo_async.bulk._store import Lead
+
+    path = tmp_path / "launch.journal"
+    loop_thread = threading.get_ident()
+    syncs: list[tuple[int, int]] = []  # (thread, bytes on disk when synced)
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        real_fsync(fd)
+        syncs.append((threading.get_ident(), path.stat().st_size))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    store = FileLaunchStore(path)
+    await store.open()
+    syncs.clear()
+    leads = [Lead(f"id-{i}", i, destination=phone(i)) for i in range(40)]
+    for lead in leads:
+        await store.claim(lead)
+
+    async def attempt(lead: Lead) -> None:
+        await store.mark_sending(lead)
+        # Returned: the attempt line is on disk, and a sync covered it.
+        data = path.read_bytes()
+        end = data.index(b"\n", data.index(f'"id":"{lead.identity}"'.encode())) + 1
+        assert any(size >= end for _, size in syncs)
+
+    await asyncio.gather(*(attempt(lead) for lead in leads))
+    await store.close()
+    assert 1 <= len(syncs) < len(leads)  # batched: fewer syncs than lines
+    assert all(thread != loop_thread for thread, _ in syncs)  # never on the event loop's thread
+    assert [line["event"] for line in journal_lines(path)].count("attempt") == len(leads)

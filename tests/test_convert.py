@@ -164,3 +164,14 @@ def test_decoders_keep_keys_apart_across_objects_of_the_same_size() -> None:
     with pytest.raises(DecodeError) as info:
         decode([base, {**base, "duration_sec": "bad"}], list[UsageLog])
     assert info.value.path == "[1].duration_sec"
+
+
+def test_format_datetime_is_iso_8601_utc_with_milliseconds_for_any_year() -> None:
+    utc = dt.timezone.utc
+    assert format_datetime(dt.datetime(1, 1, 1, tzinfo=utc)) == "0001-01-01T00:00:00.000Z"
+    assert format_datetime(dt.datetime(2026, 1, 7, 0, 0, 0, 999999, tzinfo=utc)) == "2026-01-07T00:00:00.999Z"
+    assert format_datetime(dt.datetime(2026, 1, 7, 10)) == "2026-01-07T10:00:00.000Z"
+    zero = dt.timezone(dt.timedelta(0), "UTC+0")
+    assert format_datetime(dt.datetime(2026, 1, 7, 10, tzinfo=zero)) == "2026-01-07T10:00:00.000Z"
+    minus = dt.timezone(-dt.timedelta(hours=5, minutes=30))
+    assert format_datetime(dt.datetime(2026, 1, 7, 4, 30, tzinfo=minus)) == "2026-01-07T10:00:00.000Z"

@@ -174,3 +174,33 @@ async def test_bad_arguments(client: AsyncFlireo, tmp_path: Path) -> None:
         await export_usage(client, tmp_path / "x.csv", start_date="yesterday")
     with pytest.raises(ValueError, match="format"):
         await export_usage(client, tmp_path / "x.csv", format="xml")  # type: ignore[arg-type]
+
+
+async def test_compiled_csv_rows_equal_cells_of_the_encoded_items(
+    fake: FakeFlireo, client: AsyncFlireo
+) -> None:
+    from flireo_async._convert import decode, encode
+    from flireo_async.export import _cell, _csv_row
+
+    def reference(item: Any, model: type) -> list[str]:
+        data = encode(item)
+        return [_cell(data.get(name)) for name in columns(model)]
+
+    fake.seed_usage_logs(300, start=START)
+    fake.seed_calls(300, start=START, direction="mixed")
+    items: list[tuple[Any, type]] = [(log, UsageLog) async for log in client.usage.list(limit=1000)]
+    items += [(call, Call) async for call in client.calls.list(limit=1000)]
+    assert len(items) == 600
+    cet = timezone(timedelta(hours=1))
+    odd = [
+        # UNSET, with the raw value kept in extra under its wire name, as lenient decoding does
+        UsageLog(id="a", extra={"duration_sec": "12", "other": 1}),
+        # None, a float field holding an int, a datetime in another zone, a naive datetime
+        UsageLog(id="b", phone_number=None, cost=3, created_at=datetime(2026, 1, 1, 12, tzinfo=cet)),
+        UsageLog(id="c", created_at=datetime(2026, 1, 1, 12), byok_llm=True, byok_tts=False, minutes_used=0),
+        UsageLog(id="d", cost=0.1, call_type='ünïcode, "quoted"\nnewline'),
+        decode({"id": "e", "created_at": "2026-01-07T10:00:00Z", "weird": [1, {"x": None}]}, UsageLog),
+    ]
+    items += [(item, UsageLog) for item in odd]
+    for item, model in items:
+        assert _csv_row(model)(item) == reference(item, model), item

@@ -206,13 +206,15 @@ async def test_a_killed_worker_leaves_unknowns_and_a_rerun_finishes(
     assert max(dialed.values()) == 1
     final = results(tmp_path / "results-9.csv")
     assert len(final) == N
+    # Nobody was skipped: every lead was dialed, except one the killed worker had recorded as
+    # being sent when it died; its request may or may not have left (a kill between the record
+    # and the write to the socket), so it is reported unknown and, rightly, not dialed again.
+    unknown = {row["destination"] for row in final if row["outcome"] == "unknown"}
+    not_dialed = {phone(i) for i in range(N)} - set(dialed)
+    assert not_dialed <= unknown
+    assert len(not_dialed) <= 8  # at most the dead worker's --max-in-flight
     by_outcome = collections.Counter(r["outcome"] for r in final)
     assert by_outcome["launched"] + by_outcome["unknown"] == N
-    # Nobody was skipped: a lead never dialed is one the killed worker had claimed (it may have
-    # died between its claim and the request), so it is reported unknown, never silently left.
-    never_dialed = {r["destination"] for r in final} - set(dialed)
-    assert all(r["outcome"] == "unknown" for r in final if r["destination"] in never_dialed)
-    assert len(never_dialed) <= by_outcome["unknown"]
     for row in final:
         if row["outcome"] == "unknown":
             assert "stopped before recording an outcome" in row["error"]

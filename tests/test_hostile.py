@@ -1177,6 +1177,40 @@ async def test_a_declared_oversized_body_is_refused_before_reading(raw_server: A
     assert "max_response_bytes" in str(info.value)
 
 
+async def test_a_small_compressed_body_that_inflates_past_the_cap_is_refused(serve: Serve) -> None:
+    import gzip
+
+    inflated = b'{"voices": [' + b" " * (1024 * 1024) + b"]}"
+    compressed = gzip.compress(inflated)
+    assert len(compressed) < 8192
+
+    async def bomb(_: web.Request) -> web.Response:
+        return web.Response(
+            body=compressed, headers={"Content-Type": "application/json", "Content-Encoding": "gzip"}
+        )
+
+    base = await serve({"GET /voices": bomb})
+    async with client_for(base, max_response_bytes=64 * 1024, max_retries=0) as client:
+        with pytest.raises(ResponseTooLargeError):
+            await client.voices.list()
+    async with client_for(base, max_response_bytes=2 * 1024 * 1024, max_retries=0) as client:
+        assert await client.voices.list() == []
+
+
+async def test_a_body_of_declared_length_within_the_cap_is_read_whole(serve: Serve) -> None:
+    body = b'{"voices": []' + b" " * 5000 + b"}"
+
+    async def exact(_: web.Request) -> web.Response:
+        return web.Response(body=body, headers={"Content-Type": "application/json"})
+
+    base = await serve({"GET /voices": exact})
+    async with client_for(base, max_response_bytes=len(body), max_retries=0) as client:
+        assert await client.voices.list() == []
+    async with client_for(base, max_response_bytes=len(body) - 1, max_retries=0) as client:
+        with pytest.raises(ResponseTooLargeError):
+            await client.voices.list()
+
+
 async def test_a_streamed_oversized_body_is_not_read_past_the_cap(serve: Serve) -> None:
     total = 16 * 1024 * 1024
     written: list[int] = []

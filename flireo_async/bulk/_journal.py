@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
-import json
 import os
 from typing import IO, Any, Literal
 
+from .. import _json
 from .._convert import format_datetime
 from .._logging import logger
 from ._store import Busy, Claim, Duplicate, FinalStatus, Granted, LaunchStoreError, Lead, Settled
@@ -192,7 +192,7 @@ class FileLaunchStore:
                 break
             offset += len(line)
             try:
-                entry = json.loads(line)
+                entry = _json.loads(line)
                 if not isinstance(entry, dict):
                     raise ValueError("not an object")
                 event = entry.get("event")
@@ -332,7 +332,7 @@ class FileLaunchStore:
 
     async def _append(self, record: dict[str, Any]) -> None:
         assert self._writer is not None
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        line = _json.dumps(record) + b"\n"
         await self._writer.write(line)
 
     def _check_open(self) -> None:

@@ -20,16 +20,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, Union
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Union, cast
 
 import attrs
 
 from .._convert import DecodeError, decode, encode
 from .._errors import FlireoError, RequestValidationError
 from .._generated.models import OutboundCallRequest, OutboundCallResponse
+from .._generated.operations import CREATE_OUTBOUND_CALL
 from .._logging import logger
 from .._retry import failure_of, judge
+from .._transport import EncodedBody, encode_body
 from .._types import key_fingerprint
 from ._identity import E164, content_identity, key_identity, legacy_digest, normalize_destination
 from ._journal import FileLaunchStore
@@ -48,10 +50,7 @@ from ._store import (
 if TYPE_CHECKING:
     import os
 
-    from .._operation import Operation
-    from .._options import RequestOptions
     from .._resource import Requester
-    from .._response import RawResponse
 
 __all__ = [
     "BulkCallsMixin",
@@ -63,7 +62,6 @@ __all__ = [
     "launch_outcome",
 ]
 
-T = TypeVar("T")
 
 LaunchStatus = Literal["launched", "failed", "unknown", "duplicate"]
 """The outcome of one outbound-call request in a bulk launch."""
@@ -153,6 +151,8 @@ class _Item:
     model: OutboundCallRequest | None
     invalid: RequestValidationError | None
     lead: Lead
+    body: EncodedBody | None = None
+    """The request's JSON, encoded once when the input is checked (None when invalid)."""
 
     def result(
         self,
@@ -186,6 +186,7 @@ def _prepare(index: int, given: Any, key: LeadKey | None, legacy: bool) -> _Item
     invalid: RequestValidationError | None = None
     model: OutboundCallRequest | None = None
     payload: Any = None
+    body: EncodedBody | None = None
     try:
         decoded: OutboundCallRequest
         if isinstance(given, OutboundCallRequest):
@@ -206,7 +207,9 @@ def _prepare(index: int, given: Any, key: LeadKey | None, legacy: bool) -> _Item
                 "e.g. +31612345678)",
             )
         if destination != decoded.destination:
-            decoded = decode({**payload, "destination": destination}, OutboundCallRequest)
+            decoded = attrs.evolve(cast(Any, decoded), destination=destination)
+            payload["destination"] = destination
+        body = EncodedBody(encode_body(payload, encoded=True))
         model = decoded
     except DecodeError as exc:
         invalid = RequestValidationError(exc.path, f"{exc.problem} (in OutboundCallRequest)")
@@ -235,7 +238,7 @@ def _prepare(index: int, given: Any, key: LeadKey | None, legacy: bool) -> _Item
         destination=model.destination if model is not None else _given_destination(given),
         legacy=legacy_digest(payload) if legacy and model is not None else None,
     )
-    return _Item(index, given, model, invalid, lead)
+    return _Item(index, given, model, invalid, lead, body if model is not None else None)
 
 
 # -- sending -----------------------------------------------------------------------------------------
@@ -248,32 +251,6 @@ class _CallsAPI(Protocol):
     def _client(self) -> Requester: ...
 
     async def create(self, body: OutboundCallRequest, /) -> OutboundCallResponse: ...
-
-
-class _Hooked:
-    """The client, with a hook run right before the request goes on the wire."""
-
-    def __init__(self, client: Requester, hook: Callable[[], Awaitable[None]]) -> None:
-        self._client = client
-        self._hook = hook
-
-    @property
-    def config(self) -> Any:
-        return self._client.config
-
-    async def request(
-        self,
-        op: Operation[T],
-        *,
-        path: tuple[str, ...] = (),
-        query: Mapping[str, Any] | None = None,
-        body: Any = None,
-        before_send: Callable[[], Awaitable[None]] | None = None,
-        options: RequestOptions | None = None,
-    ) -> RawResponse[T]:
-        return await self._client.request(
-            op, path=path, query=query, body=body, before_send=self._hook, options=options
-        )
 
 
 @attrs.define
@@ -305,9 +282,12 @@ async def _launch(calls: _CallsAPI, store: LaunchStore, item: _Item) -> _Done:
         await store.mark_sending(item.lead)
         sending = True
 
-    resource = type(calls)(_Hooked(calls._client, mark))  # type: ignore[call-arg]
+    assert item.body is not None
     try:
-        response = await resource.create(item.model)
+        # The body was encoded and checked once in _prepare: sent as those bytes, with no
+        # second round-trip through the resource's validation.
+        sent = await calls._client.request(CREATE_OUTBOUND_CALL, body=item.body, before_send=mark)
+        response = sent.parsed
     except asyncio.CancelledError:
         # Sent (or maybe sent): unknown, never again. Not yet sent: give the lead back.
         if sending:
