@@ -169,7 +169,12 @@ async def test_2000_launches_with_faults_of_every_kind(fake: FakeFlireo, agent_i
     assert "None" not in records
     assert isinstance(results_by_index(results)[100].error, RequestValidationError)
     assert isinstance(results_by_index(results)[200].error, RequestValidationError)  # not E.164
-    assert isinstance(results_by_index(results)[300].error, NotFoundError)
+    # The unknown agent is a 404, unless a random fault answered its last attempt first.
+    no_agent_final = records[str(no_agent.destination)][-1]
+    if no_agent_final.fault in UNKNOWN_FAULTS:
+        assert results_by_index(results)[300].status == "unknown"
+    else:
+        assert isinstance(results_by_index(results)[300].error, NotFoundError)
     # Each ambiguous fault produced exactly one unknown (POST is never retried on them).
     faults = collections.Counter(r.fault for r in fake.requests_for("createOutboundCall"))
     assert by_status["unknown"] == sum(faults[f] for f in UNKNOWN_FAULTS) > 0
