@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -11,6 +12,13 @@ from aioresponses import aioresponses
 
 from flireo_async import AsyncFlireo
 from flireo_async.testing import RedisServer, load_spec
+
+# A shell that starts a job in the background (`make check &`, some CI runners) starts it with
+# SIGINT ignored, and an ignored signal stays ignored in every child: the tests that press
+# Ctrl-C on a `flireo` subprocess would then wait for nothing. A Python-level handler is reset
+# to the default at exec, so children again turn Ctrl-C into KeyboardInterrupt.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 SPEC = load_spec()
 
