@@ -18,6 +18,11 @@ import pytest
 from flireo_async.testing import FakeFlireo
 from tests.test_cli import env, fake, flireo, one_line_error, process_env  # noqa: F401  (fixtures)
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # the same parser, from PyPI (a dev dependency)
+    import tomli as tomllib
+
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
@@ -48,7 +53,6 @@ def test_fake_server_commands_name_the_extra_on_a_base_install(
 
 def test_the_cli_extra_provides_what_the_fake_server_needs() -> None:
     """The extra the message names really holds jsonschema (and rich for the progress bars)."""
-    tomllib = pytest.importorskip("tomllib")
     project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())["project"]
     cli = " ".join(project["optional-dependencies"]["cli"])
     assert "jsonschema" in cli
