@@ -38,8 +38,11 @@ lint: $(STAMP)
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
+# pytest rewrites the asserts of every module of its plugins' distributions (ours and
+# schemathesis: about 500 files) and caches the result as bytecode; PYTHONDONTWRITEBYTECODE, set
+# on some machines, would make every run and every worker redo it (about 4 s each).
 test: $(STAMP)
-	$(PY) -m pytest
+	env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest
 
 # The oldest and newest supported Pythons, each in its own environment (.venv-3.10, ...). An
 # interpreter is found on PATH, else among pyenv's installed versions. The dev extra installs
