@@ -86,15 +86,17 @@ async def test_claims_race_and_exactly_one_wins(redis_url: str) -> None:
 
 
 async def test_a_dead_workers_unsent_claims_go_to_others_and_sent_ones_become_unknown(redis_url: str) -> None:
-    a = await opened(redis_url, "A", lease=0.2)
-    b = await opened(redis_url, "B", lease=0.2)
+    # Leases short enough for a test, long enough that a busy machine delaying a heartbeat
+    # (sent every third of the lease) does not make B, the survivor, look dead too.
+    a = await opened(redis_url, "A", lease=0.6)
+    b = await opened(redis_url, "B", lease=0.6)
     try:
         assert await a.claim(lead("claimed-only", 0)) == Granted()
         assert await a.claim(lead("being-sent", 1)) == Granted()
         await a.mark_sending(lead("being-sent", 1))
         await crash(a)
         assert await b.claim(lead("claimed-only", 0)) == Busy("A")  # A is still within its lease
-        await asyncio.sleep(0.35)  # Redis's clock decides; let it pass the lease
+        await asyncio.sleep(0.9)  # Redis's clock decides; let it pass the lease
         assert await b.claim(lead("claimed-only", 0)) == Granted()  # never sent: B may dial it
         unknown = await b.claim(lead("being-sent", 1))
         assert isinstance(unknown, Settled)
@@ -105,13 +107,13 @@ async def test_a_dead_workers_unsent_claims_go_to_others_and_sent_ones_become_un
 
 
 async def test_a_worker_presumed_dead_stops_dialing(redis_url: str) -> None:
-    a = await opened(redis_url, "A", lease=0.2)
-    b = await opened(redis_url, "B", lease=0.2)
+    a = await opened(redis_url, "A", lease=0.6)
+    b = await opened(redis_url, "B", lease=0.6)
     try:
         assert await a.claim(lead("x")) == Granted()
         assert a._heartbeat is not None
         a._heartbeat.cancel()  # A stalls: no heartbeat, but it is not dead
-        await asyncio.sleep(0.35)
+        await asyncio.sleep(0.9)
         assert await b.claim(lead("x")) == Granted()  # B takes the unsent lead over
         with pytest.raises(ClaimLostError):
             await a.mark_sending(lead("x"))  # A must not dial it any more
