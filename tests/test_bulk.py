@@ -412,12 +412,14 @@ async def test_resume_after_kill_9(
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-c", CHILD, fake.url, fake.api_key, agent_id, str(journal), str(n)
     )
-    for _ in range(400):
-        await asyncio.sleep(0.02)
-        if journal.exists() and journal.read_bytes().count(b'"launched"') >= 40:
-            break
-    os.kill(child.pid, signal.SIGKILL)
-    await child.wait()
+    try:
+        for _ in range(400):
+            await asyncio.sleep(0.02)
+            if journal.exists() and journal.read_bytes().count(b'"launched"') >= 40:
+                break
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        await child.wait()
     assert len(fake.dialed()) < n
 
     results = await collect(client.calls.create_many(requests_for(agent_id, n), journal=journal))

@@ -151,7 +151,12 @@ async def test_fake_server_process_rings_scripted_calls(tmp_path: Path) -> None:
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGINT)
-        await asyncio.wait_for(process.wait(), 30)
+            try:
+                await asyncio.wait_for(process.wait(), 30)
+            finally:
+                if process.returncode is None:  # Ctrl-C did not stop it: never leave it running
+                    process.kill()
+                    await process.wait()
     assert process.returncode == 0
 
     assert "Inbound script: 1 call(s), each once its number is registered." in lines
@@ -182,7 +187,12 @@ async def test_flireo_mock_passes_the_script_through(tmp_path: Path) -> None:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
-        out, err = await asyncio.wait_for(process.communicate(), 30)
+        try:
+            out, err = await asyncio.wait_for(process.communicate(), 30)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
         assert process.returncode == 2, command
         assert out == b""  # checked before the server starts
         (line,) = err.decode().splitlines()
