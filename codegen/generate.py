@@ -28,9 +28,11 @@ HEADER = (
 )
 METHODS = ("get", "post", "patch", "delete", "put")
 GENERATED = ("*.py", "*.json")
-OPTION_NAMES = ("timeout", "extra_headers", "extra_query", "extra_body")
-"""The per-call options every generated method takes (``flireo_async._options.OPTION_NAMES``)."""
 """What the generator writes (and removes before writing again) under ``_generated``."""
+OPTION_NAMES = ("timeout", "extra_headers", "extra_query", "extra_body")
+"""The per-call options every generated method takes: a copy of
+``flireo_async._options.OPTION_NAMES`` (the generator must run without importing the package it
+writes; tests/test_call_options.py checks the two agree)."""
 
 
 def generate(spec_path: Path, out_dir: Path) -> list[Path]:

@@ -37,7 +37,7 @@ from ._errors import (
     ResponseTooLargeError,
     error_class_for,
 )
-from ._logging import logger
+from ._logging import ATTEMPT_FAILED, STATUS_RETRIED, logger
 from ._operation import Operation
 from ._options import RequestOptions, merge_headers
 from ._query import encode_query
@@ -344,7 +344,7 @@ class Transport:
                 verdict = judge(failure, idempotent=op.idempotent)
                 retry = verdict.retry and attempt < self.config.max_retries
                 logger.info(
-                    "%s %s failed on attempt %d: %s%s",
+                    ATTEMPT_FAILED,
                     op.method,
                     op.path,
                     attempt + 1,
@@ -398,9 +398,7 @@ class Transport:
                 wait = 0.0
             else:
                 wait = _retry.backoff(attempt)
-            logger.info(
-                "%s %s -> %d (attempt %d), retrying in %.2fs", op.method, op.path, status, attempt + 1, wait
-            )
+            logger.info(STATUS_RETRIED, op.method, op.path, status, attempt + 1, wait)
             if wait:
                 await self.config.clock.sleep(wait)
             attempt += 1

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from ._client import AsyncFlireo
 
 __all__ = [
+    "check_page_size",
     "date_bound",
     "ExportFormat",
     "ProgressCallback",
@@ -97,7 +98,7 @@ async def export_usage(
     pages = client.usage.list(
         start_date=date_bound(start_date, end=False),
         end_date=date_bound(end_date, end=True),
-        limit=_page_size(page_size),
+        limit=check_page_size(page_size),
     ).pages()
     return await _export(pages, UsageLog, out, format, progress)
 
@@ -122,7 +123,7 @@ async def export_calls(
         start_date=date_bound(start_date, end=False),
         end_date=date_bound(end_date, end=True),
         status=status if status is not None else UNSET,
-        limit=_page_size(page_size),
+        limit=check_page_size(page_size),
     ).pages()
     return await _export(pages, Call, out, format, progress)
 
@@ -145,7 +146,7 @@ async def export_leads(
     """
     low = date_bound(start_date, end=False)
     high = date_bound(end_date, end=True)
-    pages = client.campaigns.list_leads(campaign_id, limit=_page_size(page_size)).pages()
+    pages = client.campaigns.list_leads(campaign_id, limit=check_page_size(page_size)).pages()
     keep: Callable[[Any], bool] | None = None
     if low is not UNSET or high is not UNSET:
 
@@ -156,7 +157,8 @@ async def export_leads(
     return await _export(pages, CampaignLead, out, format, progress, keep=keep)
 
 
-def _page_size(value: int) -> int:
+def check_page_size(value: int) -> int:
+    """``value`` when it is a page size the API accepts; ``ValueError`` naming it otherwise."""
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_PAGE_SIZE:
         raise ValueError(f"page_size must be an integer from 1 to {MAX_PAGE_SIZE}, got {value!r}")
     return value

@@ -23,7 +23,7 @@ import attrs
 
 from ._types import UNSET
 from ._version import __version__
-from .export import MAX_PAGE_SIZE, DateLike, date_bound, open_atomic
+from .export import MAX_PAGE_SIZE, DateLike, check_page_size, date_bound, open_atomic
 
 if TYPE_CHECKING:
     from ._client import AsyncFlireo
@@ -197,10 +197,8 @@ async def usage_report(
         raise ValueError("start_date and end_date are required")
     if start > end:
         raise ValueError(f"start_date ({start.isoformat()}) is after end_date ({end.isoformat()})")
-    if not isinstance(page_size, int) or isinstance(page_size, bool) or not 1 <= page_size <= MAX_PAGE_SIZE:
-        raise ValueError(f"page_size must be an integer from 1 to {MAX_PAGE_SIZE}, got {page_size!r}")
     stats = UsageStats(start=start, end=end, tz=tz)
-    pages = client.usage.list(start_date=start, end_date=end, limit=page_size).pages()
+    pages = client.usage.list(start_date=start, end_date=end, limit=check_page_size(page_size)).pages()
     async for page in pages:
         for log in page.items:
             stats.add(log)

@@ -9,7 +9,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,8 @@ from flireo_async.testing import FakeFlireo, load_spec, run_in_thread, serve
 from flireo_async.testing._cli import build_parser
 from flireo_async.testing._handlers import Handlers
 from flireo_async.testing._validation import SpecIndex
+
+from .conftest import free_port
 
 SPEC = load_spec()
 
@@ -832,14 +833,8 @@ def test_cli_arguments() -> None:
     assert build_parser().parse_args([]).rate_limit == 100
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_runs_as_a_process_until_ctrl_c() -> None:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [
             sys.executable,

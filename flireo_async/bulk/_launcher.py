@@ -27,7 +27,7 @@ import attrs
 
 from .._convert import DecodeError, decode, encode
 from .._errors import FlireoError, RequestValidationError
-from .._generated.models import OutboundCallRequest, OutboundCallResponse
+from .._generated.models import OutboundCallRequest
 from .._generated.operations import CREATE_OUTBOUND_CALL
 from .._logging import logger
 from .._retry import failure_of, judge
@@ -249,8 +249,6 @@ class _CallsAPI(Protocol):
 
     @property
     def _client(self) -> Requester: ...
-
-    async def create(self, body: OutboundCallRequest, /) -> OutboundCallResponse: ...
 
 
 @attrs.define

@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, TextIO
 
+from .._logging import ATTEMPT_FAILED, STATUS_RETRIED
+
 __all__ = [
     "EXIT_OK",
     "EXIT_FAILED",
@@ -261,10 +263,6 @@ class Pace:
 
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"})
-# The transport's log records of a failed attempt (flireo_async._transport): matched by their
-# format string, so that the command can say what happens while it happens.
-_CONNECTION_FAILED = "%s %s failed on attempt %d: %s%s"
-_STATUS_RETRY = "%s %s -> %d (attempt %d), retrying in %.2fs"
 
 
 class RetryNotes(logging.Handler):
@@ -284,11 +282,12 @@ class RetryNotes(logging.Handler):
         return f"attempt {attempt}/{self.max_retries + 1}" if method in _IDEMPOTENT else f"attempt {attempt}"
 
     def emit(self, record: logging.LogRecord) -> None:
+        # The transport's records of a failed attempt are recognised by their format strings.
         args: Any = record.args
-        if not isinstance(args, tuple) or record.msg not in (_CONNECTION_FAILED, _STATUS_RETRY):
+        if not isinstance(args, tuple) or record.msg not in (ATTEMPT_FAILED, STATUS_RETRIED):
             return
         try:
-            if record.msg == _CONNECTION_FAILED:
+            if record.msg == ATTEMPT_FAILED:
                 method, path, attempt, kind, suffix = (
                     str(args[0]),
                     str(args[1]),
