@@ -36,6 +36,7 @@ __all__ = [
     "DecodeError",
     "converter",
     "decode",
+    "decoder_of",
     "encode",
     "parse_datetime",
     "format_datetime",
@@ -442,9 +443,8 @@ def _attrs_structure_hook(conv: _Converter, cls: type) -> Callable[[Any, Any], A
         "iso": _fromisoformat,
         "gap": lambda wire: _report_gap(cls, wire, _GAP),
     }
-    setters = _slot_setters(cls)
-    if setters is not None:
-        env.update({f"s_{name}": setter for name, setter in setters.items()})
+    twin = _unfrozen_twin(cls)
+    env["twin"] = twin
 
     defaults: dict[str, str] = {}
     for field in attrs.fields(cls):
@@ -478,96 +478,128 @@ def _attrs_structure_hook(conv: _Converter, cls: type) -> Callable[[Any, Any], A
         missing = [plan.wire for plan in gaps if plan.name not in values]
         if extra and extra_name is not None:
             values[extra_name] = f"{{{', '.join(extra)}}}"
-        # A plain slotted class (see _slot_setters, every generated model) is built as its own
-        # __init__ would build it, minus the keyword arguments and the frozen __setattr__:
-        # object.__new__, then each value stored through its slot's descriptor, the cheapest
-        # store there is (object.__setattr__ would look the slot up anew for every field).
-        lines = ["def shape(d):", *(f"    d[{key!r}]" for key in skipped)]
+        # The key count first: a dict with as many keys in which the shape finds every key it
+        # reads has exactly this key set (anything else raises KeyError: not this shape).
+        lines = [
+            "def shape(d):",
+            f"    if len(d) != {len(keys)}: raise KeyError",
+            *(f"    d[{key!r}]" for key in skipped),
+        ]
         # A gap is reported on use, not when the shape is compiled: the report is once per
         # model and field for the process, and shapes are cached per converter.
         lines += [f"    gap({wire!r})" for wire in missing]
-        if setters is None:
-            # Any other class is built by its own __init__, so that its validators, converters
-            # and hooks run.
+        if twin is None:
+            # Built by its own __init__, so that its validators, converters and hooks run.
             args = [f"{f.name}={values[f.name]}" for f in attrs.fields(cls) if f.name in values]
             lines.append(f"    return cls({', '.join(args)})")
         else:
-            lines.append("    o = new(cls)")
+            # Every generated model (see _unfrozen_twin): filled as the twin, with plain
+            # attribute stores, then handed over to the model's class. A value that fails its
+            # check raises before the handover, so no half-built model is ever seen.
+            lines.append("    o = new(twin)")
             for field in attrs.fields(cls):
-                lines.append(f"    s_{field.name}(o, {values.get(field.name, defaults.get(field.name))})")
+                lines.append(f"    o.{field.name} = {values.get(field.name, defaults.get(field.name))}")
+            lines.append("    o.__class__ = cls")
             lines.append("    return o")
         namespace: dict[str, Any] = {}
         exec(compile("\n".join(lines), f"<flireo decoder {cls.__name__}>", "exec"), env, namespace)  # noqa: S102
         return namespace["shape"]  # type: ignore[no-any-return]
 
-    # The last shape used: a dict with as many keys for which the shape finds every key it
-    # reads has exactly that key set, so no key tuple needs to be built in the common case.
-    last: list[Any] = [-1, None]
+    # The last shape used, tried first: it checks that a dict has exactly its keys, so no key
+    # set needs to be built in the common case.
+    last: list[Any] = [_no_shape]
 
     def structure(d: Any, _: Any) -> Any:
         if type(d) is not dict:
             return slow(d, _)
         if older is not None and older.applies(d):
             d = older.normalise(d)
-        if len(d) == last[0]:
-            try:
-                return last[1](d)
-            except KeyError:
-                pass
-            except ValueError:  # DecodeError, or a date-time that fromisoformat refused
-                return slow(d, _)
+        try:
+            return last[0](d)
+        except KeyError:
+            pass
+        except ValueError:  # DecodeError, or a date-time that fromisoformat refused
+            return slow(d, _)
         keys = frozenset(d)
         shape = shapes.get(keys)
         if shape is None:
             shape = compile_shape(tuple(d))
             if len(shapes) < 64:
                 shapes[keys] = shape
-        last[0], last[1] = len(d), shape
+        last[0] = shape
         try:
             return shape(d)
         except ValueError:
             return slow(d, _)
 
     def structure_rows(items: list[Any]) -> list[Any]:
-        # A page of objects of one shape: each row goes straight to the last shape, without a
-        # call of `structure` per row; any other row takes the whole way through it.
-        out: list[Any] = []
-        append = out.append
-        for d in items:
-            if older is None and type(d) is dict and len(d) == last[0]:
-                try:
-                    append(last[1](d))
-                    continue
-                except (KeyError, ValueError):
-                    pass
-            append(structure(d, None))
-        return out
+        # A page of objects of one shape goes through the last shape in one comprehension. A
+        # row that does not fit it (another key set, a bad value, not a dict) sends the whole
+        # page the row-by-row way, where each row finds its shape or its precise error.
+        if older is None:
+            shape = last[0]
+            try:
+                return [shape(d) for d in items]
+            except (KeyError, ValueError, TypeError):
+                pass
+        return [structure(d, None) for d in items]
 
     _row_decoders[structure] = structure_rows
     return structure
 
 
-def _slot_setters(cls: type) -> dict[str, Callable[[Any, Any], None]] | None:
-    """The ``__set__`` of each field's slot, when storing through them builds exactly what the
-    class's own ``__init__`` would: a slotted attrs class whose ``__init__`` does nothing but
-    store the values (no validators, converters, pre/post-init hooks or cached hash), as every
-    generated model is. ``None`` for any other class: its instances are built by its ``__init__``.
+def _unfrozen_twin(cls: type) -> type | None:
+    """A class with the same slots as ``cls`` but no frozen ``__setattr__``, whose instances
+    may become instances of ``cls`` by assigning ``__class__``; ``None`` when there is none.
 
-    Equality, hashing and ``repr`` read the slots, so they see the same values either way.
+    Why: a frozen attrs class stores each field through ``object.__setattr__`` (its own
+    ``__setattr__`` refuses), a function call per field. Filling the twin with plain attribute
+    stores and then switching the class builds the same object (same slots, same values, same
+    type) in about half the time, which is most of the decoder's own cost on a page of usage
+    logs. Python allows the switch only between classes of identical layout, so the twin
+    derives from the same base and declares the same slots; the weak-reference slot lives in
+    :class:`~flireo_async.models.Model` for that reason (a class that declares its own after
+    its fields has no compatible twin before Python 3.12).
+
+    Only for classes whose ``__init__`` does nothing but store the values, as every generated
+    model: no validators, converters, pre/post-init hooks or cached hash, every field a slot of
+    the class itself. Any other class is built by its ``__init__``. The switch is tried once
+    with a marker in every slot, so a Python that lays out or refuses it differently falls back
+    too.
     """
     if any(hasattr(cls, hook) for hook in ("__attrs_pre_init__", "__attrs_post_init__", "__attrs_init__")):
         return None
-    setters: dict[str, Callable[[Any, Any], None]] = {}
-    for field in attrs.fields(cls):
+    own_slots = cls.__dict__.get("__slots__", ())
+    if "_attrs_cached_hash" in own_slots:
+        return None
+    fields = attrs.fields(cls)
+    for field in fields:
         if field.validator is not None or field.converter is not None:
             return None
-        descriptor = cls.__dict__.get(field.name)
-        if type(descriptor) is not types.MemberDescriptorType:
+        if type(cls.__dict__.get(field.name)) is not types.MemberDescriptorType:
             return None  # not slotted, or a slot inherited from a base class
-        setters[field.name] = descriptor.__set__
-    if "_attrs_cached_hash" in getattr(cls, "__slots__", ()):
-        return None  # cache_hash=True adds a slot for the cached hash
-    return setters
+    namespace: dict[str, Any] = {"__slots__": tuple(own_slots)}
+    if len(cls.__bases__) != 1:
+        return None
+    (base,) = cls.__bases__
+    if any("__setattr__" in ancestor.__dict__ for ancestor in base.__mro__[:-1]):
+        namespace["__setattr__"] = object.__setattr__  # a frozen base refuses plain stores
+    try:
+        twin = type(f"_{cls.__name__}Twin", (base,), namespace)
+        probe: Any = object.__new__(twin)
+        markers = [object() for _ in fields]
+        for field, marker in zip(fields, markers, strict=True):
+            object.__setattr__(probe, field.name, marker)
+        probe.__class__ = cls
+    except TypeError:
+        return None
+    if any(getattr(probe, field.name) is not marker for field, marker in zip(fields, markers, strict=True)):
+        return None
+    return twin
+
+
+def _no_shape(d: Any) -> Any:
+    raise KeyError
 
 
 def _bad() -> Any:
@@ -735,6 +767,13 @@ def decode(value: Any, tp: Any, *, strict: bool = True) -> Any:
     """
     conv = converter if strict else lenient_converter
     return conv.structure(value, tp)
+
+
+def decoder_of(tp: Any, *, strict: bool = True) -> Callable[[Any, Any], Any]:
+    """The decoder of one value of ``tp``, called as ``hook(value, tp)``: the same as
+    :func:`decode` without looking the type up for every value, for decoding many one by one."""
+    conv = converter if strict else lenient_converter
+    return conv.get_structure_hook(tp)
 
 
 def encode(value: Any) -> Any:

@@ -59,7 +59,7 @@ class Model:
     ``repr()`` shows only the fields that are present, and secrets as ``'***'``.
     """
 
-    __slots__ = ()
+    __slots__ = ("__weakref__",)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of this model, ready for ``json.dumps``."""

@@ -69,3 +69,7 @@ class Operation(Generic[T]):
     not_found_as_none: bool = False
     items: str | None = None
     per_key_limit: PerKeyLimit | None = None
+    defer_items: bool = False
+    """Decode the page around ``items`` but leave the items as parsed JSON, in a
+    :class:`~flireo_async._pagination.DeferredItems`: the paginator then decodes each item as it
+    is iterated. Set by the paginator on a copy of the operation, never by the generator."""

@@ -18,7 +18,7 @@ from ._convert import DecodeError, decode, encode
 from ._errors import RequestValidationError
 from ._operation import Operation
 from ._options import QueryValue, RequestOptions
-from ._pagination import AsyncPaginator
+from ._pagination import AsyncPaginator, DeferredItems
 from ._query import encode_query
 from ._response import RawResponse
 from ._types import UnsetType
@@ -113,9 +113,18 @@ class BaseResource:
                 op, path=path, query={**base, "offset": offset, "limit": limit}, options=options
             )
 
+        # Item by item iteration decodes each item as it is reached (see DeferredItems).
+        rows_op = attrs.evolve(op, defer_items=True)
+
+        async def fetch_rows(offset: int | UnsetType, limit: int | UnsetType) -> DeferredItems:
+            query = {**base, "offset": offset, "limit": limit}
+            response = await self._client.request(rows_op, path=path, query=query, options=options)
+            return cast(DeferredItems, response.parsed)
+
         assert op.items is not None
         return AsyncPaginator(
             fetch,
+            fetch_rows=fetch_rows,
             items=op.items,
             offset=base.get("offset"),
             limit=base.get("limit"),

@@ -14,17 +14,19 @@ import re
 import sys
 import time
 import types
+import typing
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
 import aiohttp
+import attrs
 from multidict import CIMultiDict
 from yarl import URL
 
 from . import _json, _retry
 from ._config import ClientConfig
-from ._convert import DecodeError, decode, encode
+from ._convert import DecodeError, decode, decoder_of, encode
 from ._errors import (
     APIConnectionError,
     APIResponseValidationError,
@@ -40,11 +42,12 @@ from ._errors import (
 from ._logging import ATTEMPT_FAILED, STATUS_RETRIED, logger
 from ._operation import Operation
 from ._options import RequestOptions, merge_headers
+from ._pagination import DeferredItems
 from ._query import encode_query
 from ._ratelimit import Pacer
 from ._response import RawResponse
 from ._retry import judge, parse_retry_after
-from ._types import key_fingerprint
+from ._types import WIRE, key_fingerprint
 from ._version import __version__
 
 __all__ = ["EncodedBody", "Transport"]
@@ -630,12 +633,53 @@ class Transport:
                         f"{op.id}: the response has no {op.unwrap!r} key", status, headers, raw
                     )
         try:
+            if op.defer_items:
+                return cast(T, self._defer_items(op, data, status, headers, raw))
             return cast(T, decode(data, op.result_type, strict=self.config.strict_responses))
         except DecodeError as exc:
             problem = f"the response does not match the spec: {exc}"
         except RecursionError:
             problem = "the response is nested too deeply"
         raise self._invalid(f"{op.id}: {problem}", status, headers, raw)
+
+    def _defer_items(
+        self, op: Operation[Any], data: Any, status: int, headers: Mapping[str, str], raw: bytes
+    ) -> DeferredItems:
+        """The page decoded around its items, which stay parsed JSON (see DeferredItems)."""
+        strict = self.config.strict_responses
+        assert op.items is not None
+        field = attrs.fields_dict(attrs.resolve_types(op.result_type))[op.items]
+        wire = field.metadata.get(WIRE, field.name)
+        (item_type,) = typing.get_args(field.type)
+        decode_rows: Callable[[list[Any]], list[Any]]
+        if type(data) is dict and type(data.get(wire)) is list:
+            rows = data[wire]
+            response = decode({**data, wire: []}, op.result_type, strict=strict)
+            decode_row = decoder_of(item_type, strict=strict)
+            list_type, decode_list = field.type, decoder_of(field.type, strict=strict)
+
+            def decode_rows(chunk: list[Any]) -> list[Any]:
+                return cast("list[Any]", decode_list(chunk, list_type))
+        else:  # an unusual shape (another spelling of the key, ...): decoded as a whole
+            response = decode(data, op.result_type, strict=strict)
+            rows = getattr(response, op.items)
+            decode_row, decode_rows = _already_decoded, _rows_already_decoded
+
+        def invalid(index: int, exc: Exception) -> Exception:
+            if isinstance(exc, DecodeError):
+                exc.parts[:0] = [wire, index]
+            return self._invalid(
+                f"{op.id}: the response does not match the spec: {exc}", status, headers, raw
+            )
+
+        return DeferredItems(
+            response=response,
+            rows=rows,
+            item_type=item_type,
+            decode_row=decode_row,
+            decode_rows=decode_rows,
+            invalid=invalid,
+        )
 
     def _invalid(
         self, message: str, status: int, headers: Mapping[str, str], raw: bytes
@@ -665,6 +709,14 @@ class Transport:
                 (name.replace(key, "***"), value.replace(key, "***")) for name, value in headers.items()
             )
         return headers, raw
+
+
+def _already_decoded(value: Any, _: Any) -> Any:
+    return value
+
+
+def _rows_already_decoded(rows: list[Any]) -> list[Any]:
+    return rows
 
 
 def _merged_body(op: Operation[Any], body: Any, extra: Mapping[str, Any]) -> dict[str, Any]:

@@ -26,14 +26,14 @@ import stat
 import tempfile
 import types
 import typing
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any, Literal, Union
 
 import attrs
 
 from . import _json
 from ._convert import encode, format_datetime, parse_datetime
-from ._pagination import Page
+from ._pagination import AsyncPaginator
 from ._types import UNSET, UnsetType
 from .models import Call, CampaignLead, UsageLog
 
@@ -95,12 +95,12 @@ async def export_usage(
     ``out`` is a path or a text file object (opened with ``newline=""`` for CSV). The date
     filters are passed to the API; see :data:`DateLike`.
     """
-    pages = client.usage.list(
+    listing = client.usage.list(
         start_date=date_bound(start_date, end=False),
         end_date=date_bound(end_date, end=True),
         limit=check_page_size(page_size),
-    ).pages()
-    return await _export(pages, UsageLog, out, format, progress)
+    )
+    return await _export(listing, UsageLog, out, format, progress)
 
 
 async def export_calls(
@@ -119,13 +119,13 @@ async def export_calls(
     Filters (``start_date``, ``end_date``, ``status``) are passed to the API. Transcripts
     (``messages``) and ``analysis_result`` are JSON-encoded in their CSV cells.
     """
-    pages = client.calls.list(
+    listing = client.calls.list(
         start_date=date_bound(start_date, end=False),
         end_date=date_bound(end_date, end=True),
         status=status if status is not None else UNSET,
         limit=check_page_size(page_size),
-    ).pages()
-    return await _export(pages, Call, out, format, progress)
+    )
+    return await _export(listing, Call, out, format, progress)
 
 
 async def export_leads(
@@ -146,7 +146,7 @@ async def export_leads(
     """
     low = date_bound(start_date, end=False)
     high = date_bound(end_date, end=True)
-    pages = client.campaigns.list_leads(campaign_id, limit=check_page_size(page_size)).pages()
+    listing = client.campaigns.list_leads(campaign_id, limit=check_page_size(page_size))
     keep: Callable[[Any], bool] | None = None
     if low is not UNSET or high is not UNSET:
 
@@ -154,7 +154,7 @@ async def export_leads(
             created: _dt.datetime = lead.created_at
             return (low is UNSET or created >= low) and (high is UNSET or created <= high)
 
-    return await _export(pages, CampaignLead, out, format, progress, keep=keep)
+    return await _export(listing, CampaignLead, out, format, progress, keep=keep)
 
 
 def check_page_size(value: int) -> int:
@@ -313,7 +313,7 @@ def open_atomic(out: str | os.PathLike[str] | IO[str]) -> Iterator[IO[str]]:
 
 
 async def _export(
-    pages: AsyncIterator[Page[Any, Any]],
+    listing: AsyncPaginator[Any, Any],
     model: type,
     out: str | os.PathLike[str] | IO[str],
     format: ExportFormat,
@@ -330,14 +330,15 @@ async def _export(
         row = _csv_row(model)
         if writer is not None:
             writer.writerow(names)
-        async for page in pages:
-            items = page.items if keep is None else [item for item in page.items if keep(item)]
+        # Written as the paginator decodes them, a few rows at a time (see AsyncPaginator).
+        async for batch, page, ends_page in listing._batches():
+            items = batch if keep is None else [item for item in batch if keep(item)]
             if writer is not None:
                 writer.writerows(map(row, items))
             else:
                 stream.writelines(_json.dumps_text(encode(item)) + "\n" for item in items)
             rows += len(items)
-            if progress is not None:
+            if progress is not None and ends_page:
                 # Without pagination (leads) the one response is complete: its size is the total.
                 total = None if keep is not None else (page.total if page.total is not None else rows)
                 progress(rows, total)

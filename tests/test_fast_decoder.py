@@ -3,9 +3,13 @@ same hash and repr, same types), the same errors, and classes with validators st
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import logging
+import pickle
 import random
+import sys
+import weakref
 from typing import Any
 
 import attrs
@@ -14,12 +18,13 @@ import pytest
 from flireo_async._convert import (
     DecodeError,
     _attrs_structure_slow,
-    _slot_setters,
+    _unfrozen_twin,
     converter,
     decode,
     lenient_converter,
 )
 from flireo_async._generated import models
+from flireo_async._model import Model
 from flireo_async._types import UNSET, UnsetType
 from flireo_async.models import Agent, UsageLog
 
@@ -92,6 +97,52 @@ def test_frozen_instances_built_fast_stay_frozen() -> None:
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         log.id = "other"  # type: ignore[misc]
     assert attrs.evolve(log, id="other").id == "other"
+    assert type(log) is UsageLog
+    assert weakref.ref(log)() is log  # the weak-reference slot every model has (from Model)
+    assert pickle.loads(pickle.dumps(log)) == log
+    assert copy.copy(log) == log
+
+
+def test_the_twin_is_refused_where_the_class_switch_would_change_the_layout() -> None:
+    @attrs.frozen(kw_only=True)  # declares its own weak-reference slot after its fields
+    class OwnWeakref:
+        name: str
+
+    @attrs.frozen(kw_only=True, weakref_slot=False)
+    class NoWeakref:
+        name: str
+
+    # Python 3.12 moved the weak-reference list out of the slots, so the layouts match there.
+    assert (_unfrozen_twin(OwnWeakref) is None) == (sys.version_info < (3, 12))
+    own = decode({"name": "a"}, OwnWeakref)
+    assert (type(own), own) == (OwnWeakref, OwnWeakref(name="a"))
+    assert _unfrozen_twin(NoWeakref) is not None
+    built = decode({"name": "a"}, NoWeakref)
+    assert type(built) is NoWeakref
+    assert built == NoWeakref(name="a")
+
+    @attrs.frozen(weakref_slot=False)
+    class FrozenBase:  # no fields, but a __setattr__ that refuses every store
+        pass
+
+    @attrs.frozen(kw_only=True, weakref_slot=False)
+    class OnFrozenBase(FrozenBase):
+        name: str
+
+    class Mixin:
+        __slots__ = ()
+
+    @attrs.frozen(kw_only=True, weakref_slot=False)
+    class TwoBases(FrozenBase, Mixin):
+        name: str
+
+    assert _unfrozen_twin(OnFrozenBase) is not None
+    on_base = decode({"name": "b"}, OnFrozenBase)
+    assert (type(on_base), on_base) == (OnFrozenBase, OnFrozenBase(name="b"))
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        on_base.name = "c"  # type: ignore[misc]
+    assert _unfrozen_twin(TwoBases) is None
+    assert decode({"name": "d"}, TwoBases) == TwoBases(name="d")
 
 
 @pytest.mark.parametrize(
@@ -114,10 +165,12 @@ def test_bad_values_fall_back_to_the_precise_error(change: dict[str, Any], field
     assert info.value.path == field
 
 
-def test_every_generated_model_takes_the_slot_path() -> None:
-    classes = [c for c in vars(models).values() if isinstance(c, type) and attrs.has(c)]
+def test_every_generated_model_is_built_through_its_twin() -> None:
+    classes = [
+        c for c in vars(models).values() if isinstance(c, type) and issubclass(c, Model) and attrs.has(c)
+    ]
     assert len(classes) > 50
-    plain = [c.__name__ for c in classes if _slot_setters(c) is not None]
+    plain = [c.__name__ for c in classes if _unfrozen_twin(c) is not None]
     assert sorted(plain) == sorted(c.__name__ for c in classes)
 
 
@@ -155,9 +208,9 @@ class PostInit:
 
 
 def test_classes_with_validators_converters_hooks_or_cached_hash_are_built_by_their_init() -> None:
-    assert _slot_setters(Checked) is None
-    assert _slot_setters(CachedHash) is None
-    assert _slot_setters(PostInit) is None
+    assert _unfrozen_twin(Checked) is None
+    assert _unfrozen_twin(CachedHash) is None
+    assert _unfrozen_twin(PostInit) is None
     assert decode({"name": "ok", "size": -3}, Checked) == Checked(name="ok", size=3)
     for _ in range(2):  # the second time through the cached shape
         with pytest.raises(ValueError, match="name"):

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, cast
 
 import aiohttp
+import attrs
 import pytest
 from aiohttp import web
 
@@ -40,12 +41,16 @@ from flireo_async import (
     _retry,
 )
 from flireo_async._config import ClientConfig
+from flireo_async._model import Model
+from flireo_async._operation import Operation
+from flireo_async._pagination import DeferredItems
 from flireo_async._ratelimit import LocalPacer
 from flireo_async._transport import Transport
 from flireo_async.models import (
     Domain,
     EndCallToolTemplate,
     FunctionToolTemplate,
+    Pagination,
     SayCommand,
     TransferCallToolTemplate,
     UsageSummary,
@@ -1298,6 +1303,87 @@ async def test_pagination_stops_on_an_empty_page(serve: Serve) -> None:
     async with client_for(base, prefetch=1) as client:
         ids = [call.id async for call in client.calls.list()]
     assert ids == ["call-0"]
+
+
+def _call_pages(total: int, size: int, bad: dict[int, dict[str, Any]] | None = None) -> Route:
+    """A paginated ``GET /calls`` of ``total`` calls; ``bad`` replaces the call at an index."""
+
+    async def calls(request: web.Request) -> web.Response:
+        offset = int(request.query.get("offset", "0"))
+        items = [
+            (bad or {}).get(i, {**CALL_LIST["calls"][0], "id": f"call-{i}"})
+            for i in range(offset, min(offset + size, total))
+        ]
+        return web.json_response(
+            {"calls": items, "pagination": {"total": total, "limit": size, "offset": offset}}
+        )
+
+    return calls
+
+
+async def test_item_iteration_decodes_the_same_items_as_the_pages(serve: Serve) -> None:
+    base = await serve({"GET /calls": _call_pages(450, 200)})
+    async with client_for(base, prefetch=2) as client:
+        listing = client.calls.list(limit=200)
+        items = [call async for call in listing]
+        from_pages = [call async for page in listing.pages() for call in page.items]
+    assert len(items) == 450
+    assert items == from_pages
+    assert [type(call) for call in items] == [type(call) for call in from_pages]
+
+
+@pytest.mark.parametrize("strict", [False, True], ids=["lenient", "strict"])
+async def test_a_bad_item_fails_where_it_is_reached_with_the_page_error(serve: Serve, strict: bool) -> None:
+    """Items are decoded as they are iterated: the ones before a bad item are delivered, then
+    the error an eagerly decoded page raises, naming the item by its index in the page."""
+    broken = {**CALL_LIST["calls"][0], "id": "call-305", "started_at": "not a date"}
+    base = await serve({"GET /calls": _call_pages(450, 200, {305: broken})})
+    async with client_for(base, strict_responses=strict) as client:
+        seen: list[str] = []
+
+        async def iterate() -> None:
+            async for call in client.calls.list(limit=200):
+                seen.append(call.id)
+
+        with pytest.raises(APIResponseValidationError) as lazily:
+            await iterate()
+        with pytest.raises(APIResponseValidationError) as eagerly:
+            await client.calls.list(limit=200, offset=200)
+    assert seen == [f"call-{i}" for i in range(305)]
+    assert str(lazily.value) == str(eagerly.value)
+    assert "calls[105].started_at" in str(lazily.value)
+    assert lazily.value.status == eagerly.value.status == 200
+    assert lazily.value.__cause__ is None
+    assert lazily.value.__suppress_context__
+
+
+async def test_a_page_whose_items_are_not_a_list_fails_as_a_whole(serve: Serve) -> None:
+    base = await serve({"GET /calls": (200, {"calls": None, "pagination": {"total": 1}})})
+    async with client_for(base) as client:
+        with pytest.raises(APIResponseValidationError, match="calls"):
+            await client.calls.list().__aiter__().__anext__()
+
+
+@attrs.frozen(kw_only=True)
+class _Box(Model):
+    items: list[Pagination] = attrs.field(metadata={"wire": "items", "aliases": ("data",)})
+    pagination: Pagination | None = attrs.field(default=None, metadata={"wire": "pagination"})
+    extra: dict[str, Any] = attrs.field(factory=dict, metadata={"extra": True})
+
+
+def test_items_under_another_spelling_are_decoded_with_the_page() -> None:
+    op: Operation[Any] = Operation(
+        id="listBoxes", method="GET", path="/boxes", result_type=_Box, idempotent=True, items="items"
+    )
+    transport = Transport(ClientConfig.from_env("key", None, rate_limit=None))
+    body = json.dumps({"data": [{"total": 3}, {"total": 4}], "pagination": {"total": 2}}).encode()
+    plain = transport._decode_success(op, 200, {}, body)
+    deferred = transport._decode_success(attrs.evolve(op, defer_items=True), 200, {}, body)
+    assert isinstance(deferred, DeferredItems)
+    assert deferred.rows == plain.items == [Pagination(total=3), Pagination(total=4)]
+    assert deferred.decode_rows(deferred.rows) == plain.items
+    assert deferred.decode_row(deferred.rows[0], Pagination) is deferred.rows[0]
+    assert deferred.response.pagination == Pagination(total=2)
 
 
 def deep(levels: int) -> bytes:
