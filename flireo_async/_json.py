@@ -21,7 +21,7 @@ import os
 from collections.abc import Callable
 from typing import Any, Literal
 
-__all__ = ["Backend", "backend", "dumps", "dumps_text", "loads", "use"]
+__all__ = ["Backend", "backend", "dumps", "dumps_text", "loads", "non_finite_path", "use"]
 
 Backend = Literal["orjson", "stdlib"]
 """The name of a JSON backend."""
@@ -55,14 +55,21 @@ def _fast_loads(data: bytes | bytearray | memoryview | str) -> Any:
         raise
 
 
-def _non_finite(value: Any) -> bool:
-    if type(value) is float:
-        return not math.isfinite(value)
+def non_finite_path(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first NaN or infinite number in encoded JSON, if any."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path or "body"
     if isinstance(value, dict):
-        return any(_non_finite(item) for item in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_non_finite(item) for item in value)
-    return False
+        for key, item in value.items():
+            found = non_finite_path(item, f"{path}.{key}" if path else str(key))
+            if found is not None:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = non_finite_path(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 # Types orjson would write that the standard library refuses: passed through (TypeError) so
@@ -86,7 +93,7 @@ def _fast_dumps(value: Any) -> bytes:
         except (TypeError, ValueError):
             raise exc from None
     # orjson writes NaN and infinities as null; the standard library refuses them.
-    if b"null" in out and _non_finite(value):
+    if b"null" in out and non_finite_path(value) is not None:
         raise ValueError("Out of range float values are not JSON compliant")
     return out
 

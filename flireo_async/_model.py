@@ -16,6 +16,7 @@ import attrs
 
 from ._convert import DecodeError, decode, encode
 from ._errors import RequestValidationError
+from ._json import non_finite_path
 from ._types import UnsetType
 
 __all__ = ["Model"]
@@ -67,7 +68,17 @@ class Model:
 
     def to_json(self, *, indent: int | None = None) -> str:
         """This model as JSON text (UTF-8 characters kept as they are)."""
-        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, allow_nan=False)
+        data = self.to_dict()
+        try:
+            return json.dumps(data, indent=indent, ensure_ascii=False, allow_nan=False)
+        except ValueError:
+            where = non_finite_path(data)
+            if where is None:
+                raise
+        raise RequestValidationError(
+            where,
+            f"must be a finite number: NaN and Infinity are not valid JSON (in {type(self).__name__}.to_json)",
+        )
 
     @classmethod
     def from_dict(cls: type[M], data: Mapping[str, Any]) -> M:

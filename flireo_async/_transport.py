@@ -102,23 +102,6 @@ def _single_pass() -> Any:
     return once
 
 
-def _non_finite_path(value: Any, path: str = "") -> str | None:
-    """The dotted path of the first NaN or infinite number in encoded JSON, if any."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return path or "body"
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found = _non_finite_path(item, f"{path}.{key}" if path else str(key))
-            if found is not None:
-                return found
-    elif isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            found = _non_finite_path(item, f"{path}[{index}]")
-            if found is not None:
-                return found
-    return None
-
-
 class EncodedBody:
     """A request body already encoded to JSON bytes (see :func:`encode_body`): sent as it is."""
 
@@ -139,7 +122,7 @@ def encode_body(body: Any, *, encoded: bool = False) -> bytes:
         try:
             return _json.dumps(encoded)
         except ValueError:
-            where = _non_finite_path(encoded)
+            where = _json.non_finite_path(encoded)
             if where is None:
                 raise
             problem = RequestValidationError(

@@ -62,6 +62,21 @@ def test_to_dict_uses_wire_names_leaves_out_absent_fields_and_keeps_null() -> No
     assert "\n  " in call.to_json(indent=2)
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_to_json_names_a_number_json_cannot_carry(value: float) -> None:
+    agent = models.Agent(
+        id="agent-1",
+        name="Support",
+        llm_config=models.LLMConfig(provider="openai", model="gpt-4o-mini", temperature=value),
+    )
+    with pytest.raises(RequestValidationError) as info:
+        agent.to_json()
+    assert info.value.field == "llm_config.temperature"
+    assert "Agent.to_json" in str(info.value)
+    assert info.value.__cause__ is None
+    assert info.value.__context__ is None  # json's own error is not chained
+
+
 def test_to_dict_encodes_nested_models_and_puts_back_unknown_keys() -> None:
     config = models.LLMConfig.from_dict(
         {
