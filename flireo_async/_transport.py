@@ -77,14 +77,17 @@ class _Shared:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.pacers: list[Pacer] = []
         """Pacers made for this client and the clients derived from it; closed with the client."""
+        self.repeats_off = False
+        """Whether aiohttp's own repeat of a failed idempotent request is switched off in the
+        session (one the client created): then no per-request middleware is needed for it."""
 
 
 def _single_pass() -> Any:
     """A per-request aiohttp middleware that lets one SDK attempt through aiohttp only once.
 
     aiohttp repeats a GET or DELETE once by itself when the connection drops (``ClientSession.
-    _request`` retries on ``ClientOSError``/``ServerDisconnectedError`` and has no switch for
-    it), which silently doubled every attempt of the SDK's own retry loop. On aiohttp's second
+    _request`` retries on ``ClientOSError``/``ServerDisconnectedError`` and has no public switch
+    for it), which silently doubled every attempt of the SDK's own retry loop. On aiohttp's second
     pass this middleware raises the first failure again without sending anything, so the SDK's
     ``max_retries`` is the only retry count.
     """
@@ -187,9 +190,16 @@ class Transport:
             )
         if shared.session is None:
             connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
-            shared.session = aiohttp.ClientSession(
+            session = aiohttp.ClientSession(
                 connector=connector, json_serialize=json.dumps, trace_configs=shared.trace_configs or None
             )
+            if isinstance(getattr(session, "_retry_connection", None), bool):
+                # The switch behind aiohttp's repeat (see _single_pass), in a session nobody else
+                # uses: cheaper than a middleware on every request. Sessions of other aiohttp
+                # versions, and the user's, get the middleware.
+                session._retry_connection = False
+                shared.repeats_off = True
+            shared.session = session
         elif shared.session.closed:
             whose = "it created" if shared.owns_session else "passed to AsyncFlireo(session=...)"
             raise ClientClosedError(
@@ -453,6 +463,7 @@ class Transport:
         # aiohttp's exceptions carry the request (headers included, so the API key): ours are
         # raised after the except blocks, so that neither __cause__ nor __context__ holds them.
         method = op.method
+        shared = self._shared
         error: APIConnectionError
         try:
             async with session.request(
@@ -462,7 +473,7 @@ class Transport:
                 data=data,
                 timeout=timeout,
                 allow_redirects=False,
-                middlewares=(_single_pass(), *_session_middlewares(session)),
+                middlewares=() if shared.repeats_off else (_single_pass(), *_session_middlewares(session)),
                 # What the session's TraceConfig callbacks see as `trace_config_ctx.trace_request_ctx`:
                 # the operation names the endpoint without the ids in its URL (a low-cardinality
                 # label for metrics), the attempt tells retries apart.
