@@ -220,14 +220,15 @@ def _cell_of(value: Any, wire: str, extra: dict[str, Any] | None) -> str:
 
 
 _SCALARS = (str, int, float, bool)
+# The value of the declared type, then an empty cell for null or for an absent field (UNSET)
+# when the item kept no raw values in `extra`, inline; anything else through _cell_of.
+_EMPTY = '"" if v is None or (v is U and not x) else cell(v, {wire!r}, x)'
 _INLINE = {
-    frozenset({str}): "(v if type(v := o.{name}) is str else cell(v, {wire!r}, x))",
-    frozenset(
-        {bool}
-    ): '("true" if (v := o.{name}) is True else "false" if v is False else cell(v, {wire!r}, x))',
-    frozenset({int}): "(str(v) if type(v := o.{name}) is int else cell(v, {wire!r}, x))",
-    frozenset({float}): "(repr(v) if type(v := o.{name}) is float else cell(v, {wire!r}, x))",
-    frozenset({_dt.datetime}): "(fmt(v) if type(v := o.{name}) is dt else cell(v, {wire!r}, x))",
+    frozenset({str}): f"(v if type(v := o.{{name}}) is str else {_EMPTY})",
+    frozenset({bool}): f'("true" if (v := o.{{name}}) is True else "false" if v is False else {_EMPTY})',
+    frozenset({int}): f"(str(v) if type(v := o.{{name}}) is int else {_EMPTY})",
+    frozenset({float}): f"(repr(v) if type(v := o.{{name}}) is float else {_EMPTY})",
+    frozenset({_dt.datetime}): f"(fmt(v) if type(v := o.{{name}}) is dt else {_EMPTY})",
 }
 _row_functions: dict[type, Callable[[Any], list[str]]] = {}
 
@@ -259,7 +260,7 @@ def _csv_row(model: type) -> Callable[[Any], list[str]]:
             f"    return [{', '.join(cells)}]",
         ]
     )
-    env: dict[str, Any] = {"cell": _cell_of, "fmt": format_datetime, "dt": _dt.datetime}
+    env: dict[str, Any] = {"cell": _cell_of, "fmt": format_datetime, "dt": _dt.datetime, "U": UNSET}
     namespace: dict[str, Any] = {}
     exec(compile(source, f"<flireo csv row {model.__name__}>", "exec"), env, namespace)  # noqa: S102
     row = namespace["row"]
