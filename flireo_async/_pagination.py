@@ -41,12 +41,12 @@ PageT = TypeVar("PageT")
 
 @attrs.frozen
 class DeferredItems:
-    """A page whose items are still parsed JSON, decoded one by one as they are iterated.
+    """A page whose items are still parsed JSON, decoded a hundred at a time as they are reached.
 
     Why: decoding a whole page into models as soon as it arrives keeps ``prefetch + 1`` pages
     of models alive while the caller works through one; every one of them is an object the
-    garbage collector tracks, and collecting among thousands of live models is a quarter of the
-    export's time. Decoded one at a time, a model the caller drops is freed at once.
+    garbage collector tracks, and collecting among thousands of live models was a quarter of
+    the export's time. Decoded as they are reached, models the caller drops are freed at once.
     """
 
     response: Any
