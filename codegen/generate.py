@@ -600,7 +600,8 @@ _WIRE_SENTENCE = re.compile(r"encod", re.I)
 def python_doc(text: str) -> str:
     """A description for the Python method: sentences about encoding ids on the wire dropped
     (the SDK encodes ids itself; following such advice would encode them twice)."""
-    sentences = re.split(r"(?<=[.!?])\s+(?=[A-Z`])", text.strip())
+    # A sentence ends at . ! or ? before a capital or code, but not after "e.g." or "i.e.".
+    sentences = re.split(r"(?<!e\.g\.)(?<!i\.e\.)(?<=[.!?])\s+(?=[A-Z`])", text.strip())
     return " ".join(s for s in sentences if not _WIRE_SENTENCE.search(s))
 
 

@@ -146,7 +146,7 @@ class AgentsResource(BaseResource):
         Returns one agent by id.
 
         Args:
-            agent_id: Agent id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
+            agent_id: Agent id (opaque string; do not assume a format). Pass it as is: the SDK encodes it for the URL.
             timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
             extra_headers: headers added to the request (over the client's ``default_headers``);
                 ``Authorization`` cannot be set here.
@@ -220,7 +220,7 @@ class AgentsResource(BaseResource):
         Partially updates an agent: only keys present are changed, an explicit null clears a nullable field, and nested configuration blocks are replaced as a whole (send the complete block).
 
         Args:
-            agent_id: Agent id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
+            agent_id: Agent id (opaque string; do not assume a format). Pass it as is: the SDK encodes it for the URL.
             body: a ``AgentUpdate``; or pass its fields as keyword arguments.
             timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
             extra_headers: headers added to the request (over the client's ``default_headers``);
@@ -250,7 +250,7 @@ class AgentsResource(BaseResource):
         Deletes an agent; answers 200 `{"success": true}` or 204. What happens to numbers and campaigns that reference the agent is undocumented.
 
         Args:
-            agent_id: Agent id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
+            agent_id: Agent id (opaque string; do not assume a format). Pass it as is: the SDK encodes it for the URL.
             timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
             extra_headers: headers added to the request (over the client's ``default_headers``);
                 ``Authorization`` cannot be set here.

@@ -124,7 +124,7 @@ class AnalysisTemplatesResource(BaseResource):
         Returns one analysis template by id.
 
         Args:
-            analysis_template_id: Analysis template id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
+            analysis_template_id: Analysis template id (opaque string; do not assume a format). Pass it as is: the SDK encodes it for the URL.
             timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
             extra_headers: headers added to the request (over the client's ``default_headers``);
                 ``Authorization`` cannot be set here.
@@ -182,7 +182,7 @@ class AnalysisTemplatesResource(BaseResource):
         Partially updates an analysis template; agents that already copied it are not changed.
 
         Args:
-            analysis_template_id: Analysis template id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
+            analysis_template_id: Analysis template id (opaque string; do not assume a format). Pass it as is: the SDK encodes it for the URL.
             body: a ``AnalysisTemplateUpdate``; or pass its fields as keyword arguments.
             timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
             extra_headers: headers added to the request (over the client's ``default_headers``);
@@ -212,7 +212,7 @@ class AnalysisTemplatesResource(BaseResource):
         Deletes an analysis template; agents that use its content are not affected. Answers 200 `{"success": true}` or 204.
 
         Args:
-            analysis_template_id: Analysis template id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
+            analysis_template_id: Analysis template id (opaque string; do not assume a format). Pass it as is: the SDK encodes it for the URL.
             timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
             extra_headers: headers added to the request (over the client's ``default_headers``);
                 ``Authorization`` cannot be set here.

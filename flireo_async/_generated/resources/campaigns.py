@@ -133,7 +133,7 @@ class CampaignsResource(BaseResource):
         Returns one campaign with its lead counters.
 
         Args:
-            campaign_id: Campaign id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
+            campaign_id: Campaign id (opaque string; do not assume a format). Pass it as is: the SDK encodes it for the URL.
             timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
             extra_headers: headers added to the request (over the client's ``default_headers``);
                 ``Authorization`` cannot be set here.
@@ -192,7 +192,7 @@ class CampaignsResource(BaseResource):
         Partially updates a campaign; set status `scheduled` to start or resume, `paused` to stop, `cancelled` to end it. A completed campaign can no longer be changed.
 
         Args:
-            campaign_id: Campaign id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
+            campaign_id: Campaign id (opaque string; do not assume a format). Pass it as is: the SDK encodes it for the URL.
             body: a ``CampaignUpdate``; or pass its fields as keyword arguments.
             timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
             extra_headers: headers added to the request (over the client's ``default_headers``);
@@ -222,7 +222,7 @@ class CampaignsResource(BaseResource):
         Deletes a campaign; answers 200 `{"success": true}` or 204.
 
         Args:
-            campaign_id: Campaign id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
+            campaign_id: Campaign id (opaque string; do not assume a format). Pass it as is: the SDK encodes it for the URL.
             timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
             extra_headers: headers added to the request (over the client's ``default_headers``);
                 ``Authorization`` cannot be set here.
@@ -252,7 +252,7 @@ class CampaignsResource(BaseResource):
         Returns the leads of a campaign, oldest first; `pagination` may be absent, in which case the response holds all leads.
 
         Args:
-            campaign_id: Campaign id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
+            campaign_id: Campaign id (opaque string; do not assume a format). Pass it as is: the SDK encodes it for the URL.
             limit: Page size (1–1000, default 100); do not send values outside that range.
             offset: Number of items to skip (default 0); next page = offset + len(items).
             timeout: seconds for each HTTP attempt of this call (every page), instead of the client's ``timeout``.
@@ -317,7 +317,7 @@ class CampaignsResource(BaseResource):
         Adds one lead (phone number plus template variables) to a campaign. Not idempotent: a retry can add the lead twice.
 
         Args:
-            campaign_id: Campaign id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
+            campaign_id: Campaign id (opaque string; do not assume a format). Pass it as is: the SDK encodes it for the URL.
             body: a ``LeadCreate``; or pass its fields as keyword arguments.
             timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
             extra_headers: headers added to the request (over the client's ``default_headers``);
@@ -348,8 +348,8 @@ class CampaignsResource(BaseResource):
         Removes a lead from a campaign; a lead that is being called (`calling`) cannot be removed (400 or 409). Answers 200 `{"success": true}` or 204.
 
         Args:
-            campaign_id: Campaign id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
-            lead_id: Lead id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
+            campaign_id: Campaign id (opaque string; do not assume a format). Pass it as is: the SDK encodes it for the URL.
+            lead_id: Lead id (opaque string; do not assume a format). Pass it as is: the SDK encodes it for the URL.
             timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
             extra_headers: headers added to the request (over the client's ``default_headers``);
                 ``Authorization`` cannot be set here.

@@ -125,7 +125,7 @@ class NumbersResource(BaseResource):
         Returns one registered number by id.
 
         Args:
-            number_id: Number id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
+            number_id: Number id (opaque string; do not assume a format). Pass it as is: the SDK encodes it for the URL.
             timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
             extra_headers: headers added to the request (over the client's ``default_headers``);
                 ``Authorization`` cannot be set here.
@@ -183,7 +183,7 @@ class NumbersResource(BaseResource):
         Partially updates a number; send `agent_id: null` to unassign the agent (calls are then not handled).
 
         Args:
-            number_id: Number id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
+            number_id: Number id (opaque string; do not assume a format). Pass it as is: the SDK encodes it for the URL.
             body: a ``NumberUpdate``; or pass its fields as keyword arguments.
             timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
             extra_headers: headers added to the request (over the client's ``default_headers``);
@@ -213,7 +213,7 @@ class NumbersResource(BaseResource):
         Removes a registered number; answers 200 `{"success": true}` or 204.
 
         Args:
-            number_id: Number id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
+            number_id: Number id (opaque string; do not assume a format). Pass it as is: the SDK encodes it for the URL.
             timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
             extra_headers: headers added to the request (over the client's ``default_headers``);
                 ``Authorization`` cannot be set here.

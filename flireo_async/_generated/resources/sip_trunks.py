@@ -123,7 +123,7 @@ class SipTrunksResource(BaseResource):
         Returns one SIP trunk by id (without its password).
 
         Args:
-            sip_trunk_id: SIP trunk id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
+            sip_trunk_id: SIP trunk id (opaque string; do not assume a format). Pass it as is: the SDK encodes it for the URL.
             timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
             extra_headers: headers added to the request (over the client's ``default_headers``);
                 ``Authorization`` cannot be set here.
@@ -151,7 +151,7 @@ class SipTrunksResource(BaseResource):
         Deletes a SIP trunk; answers 200 `{"success": true}` or 204. Behaviour for a trunk still attached to a number is undocumented.
 
         Args:
-            sip_trunk_id: SIP trunk id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
+            sip_trunk_id: SIP trunk id (opaque string; do not assume a format). Pass it as is: the SDK encodes it for the URL.
             timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
             extra_headers: headers added to the request (over the client's ``default_headers``);
                 ``Authorization`` cannot be set here.

@@ -129,7 +129,7 @@ class ToolTemplatesResource(BaseResource):
         Returns one tool template by id.
 
         Args:
-            tool_template_id: Tool template id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
+            tool_template_id: Tool template id (opaque string; do not assume a format). Pass it as is: the SDK encodes it for the URL.
             timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
             extra_headers: headers added to the request (over the client's ``default_headers``);
                 ``Authorization`` cannot be set here.
@@ -190,7 +190,7 @@ class ToolTemplatesResource(BaseResource):
         Partially updates a tool template; a sent `tool_config` replaces the stored configuration and must match `tool_type`. Agents that already use the template are not changed.
 
         Args:
-            tool_template_id: Tool template id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
+            tool_template_id: Tool template id (opaque string; do not assume a format). Pass it as is: the SDK encodes it for the URL.
             body: a ``ToolTemplateUpdate``; or pass its fields as keyword arguments.
             timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
             extra_headers: headers added to the request (over the client's ``default_headers``);
@@ -220,7 +220,7 @@ class ToolTemplatesResource(BaseResource):
         Deletes a tool template; agents that copied it keep their tool. Answers 200 `{"success": true}` or 204.
 
         Args:
-            tool_template_id: Tool template id (opaque string; do not assume a format). `+` becomes `%2B`). Pass it as is: the SDK encodes it for the URL.
+            tool_template_id: Tool template id (opaque string; do not assume a format). Pass it as is: the SDK encodes it for the URL.
             timeout: seconds for each HTTP attempt of this call, instead of the client's ``timeout``.
             extra_headers: headers added to the request (over the client's ``default_headers``);
                 ``Authorization`` cannot be set here.
