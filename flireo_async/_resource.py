@@ -113,7 +113,7 @@ class BaseResource:
                 op, path=path, query={**base, "offset": offset, "limit": limit}, options=options
             )
 
-        # Item by item iteration decodes each item as it is reached (see DeferredItems).
+        # Item iteration and the exports decode the rows as they reach them (see DeferredItems).
         rows_op = attrs.evolve(op, defer_items=True)
 
         async def fetch_rows(offset: int | UnsetType, limit: int | UnsetType) -> DeferredItems:
