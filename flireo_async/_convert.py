@@ -224,9 +224,19 @@ def _list_hook(conv: _Converter, tp: Any) -> Callable[[Any, Any], list[Any]]:
     item_hook = conv.get_structure_hook(item_type)
     rows = _row_decoders.get(item_hook)
 
+    exact = item_type if item_type in (str, bool, int) else None
+
     def structure_list(value: Any, _: Any) -> list[Any]:
         if type(value) is not list:
             raise DecodeError(f"expected an array, got {_kind(value)}")
+        if exact is not None:
+            # Strings, booleans, integers: a type check per item, no call (a copy, so that the
+            # model never shares a list with the caller's data).
+            for item in value:
+                if type(item) is not exact:
+                    break
+            else:
+                return list(value)
         if rows is not None:
             try:
                 return rows(value)

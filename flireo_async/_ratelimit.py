@@ -162,11 +162,14 @@ class TokenBucket:
 
     def try_acquire(self) -> bool:
         """Take a token now if one is free and nobody is queued; never waits."""
-        now = self._clock()
-        if self._blocked_until > now or self._lock.locked():
+        if self._lock.locked():
             return False
         if self.per_minute is None:
-            return True
+            # Unpaced and never cooled down: no clock to read (the common case of every call).
+            return not self._blocked_until or self._blocked_until <= self._clock()
+        now = self._clock()
+        if self._blocked_until > now:
+            return False
         self._refill(now)
         if self._tokens >= 1.0 - _EPSILON:
             self._tokens = max(0.0, self._tokens - 1.0)
@@ -202,6 +205,8 @@ class TokenBucket:
 
     def cool_down_left(self) -> float:
         """Seconds left of the cool-down in force (0 when there is none)."""
+        if not self._blocked_until:  # never cooled down
+            return 0.0
         return max(0.0, self._blocked_until - self._clock())
 
     async def wait_cool_down(self) -> None:

@@ -163,6 +163,8 @@ class Transport:
         self._base_text = config.base_url.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=config.timeout)
         self._urls: dict[tuple[str, tuple[str, ...]], URL] = {}
+        # The decoder of each result type, looked up once (the converter's dispatch is slower).
+        self._decoders: dict[Any, Callable[[Any, Any], Any]] = {}
         # The user's default headers may replace Accept and User-Agent, never Authorization
         # (ClientConfig refuses it there).
         self._headers = {
@@ -629,7 +631,11 @@ class Transport:
         try:
             if op.defer_items:
                 return cast(T, self._defer_items(op, data, status, headers, raw))
-            return cast(T, decode(data, op.result_type, strict=self.config.strict_responses))
+            tp = op.result_type
+            hook = self._decoders.get(tp)
+            if hook is None:
+                hook = self._decoders[tp] = decoder_of(tp, strict=self.config.strict_responses)
+            return cast(T, hook(data, tp))
         except DecodeError as exc:
             problem = f"the response does not match the spec: {exc}"
         except RecursionError:

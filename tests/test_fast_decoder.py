@@ -240,3 +240,21 @@ def test_a_class_built_by_its_init_still_reports_gaps_in_lenient_mode(
     with pytest.raises(DecodeError) as info:
         decode({"name": "ok"}, CheckedWithGap)
     assert info.value.path == "size"
+
+
+def test_lists_of_scalars_are_copied_and_a_bad_item_is_named() -> None:
+    events = ["tool-calls", "status-update"]
+    decoded = decode(events, list[str])
+    assert decoded == events
+    assert decoded is not events  # a model never shares a list with the caller's data
+    with pytest.raises(DecodeError) as info:
+        decode(["tool-calls", 3], list[str])
+    assert info.value.path == "[1]"
+    assert decode([1, 2.0], list[int]) == [1, 2]  # an integral float still counts as an integer
+    assert type(decode([1, 2.0], list[int])[1]) is int
+    with pytest.raises(DecodeError) as info:
+        decode([1, True], list[int])  # a boolean is not an integer
+    assert info.value.path == "[1]"
+    with pytest.raises(DecodeError) as info:
+        decode([True, 1], list[bool])
+    assert info.value.path == "[1]"

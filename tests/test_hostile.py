@@ -806,6 +806,18 @@ async def test_spec_requires_only_what_every_documented_body_carries(name: str, 
         check(await call(client))
 
 
+async def test_a_derived_strict_client_decodes_strictly_after_its_parent(serve: Serve) -> None:
+    """Each client keeps its own decoders: a lenient parent that decoded a type first does not
+    make a strict client derived from it lenient (nor the other way round)."""
+    agent = {key: value for key, value in AGENT["assistant"].items() if key != "name"}  # required
+    base = await serve({"GET /assistants/a1": (200, {"assistant": agent})})
+    async with client_for(base) as client:
+        assert (await client.agents.get("a1")).name is UNSET
+        with pytest.raises(APIResponseValidationError, match="name"):
+            await client.with_options(strict_responses=True).agents.get("a1")
+        assert (await client.agents.get("a1")).name is UNSET
+
+
 ERRORS: dict[str, tuple[int, dict[str, Any], type[Exception], str]] = {
     "unauthorized": (
         401,

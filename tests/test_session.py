@@ -21,6 +21,7 @@ from flireo_async import (
     RequestValidationError,
 )
 from flireo_async._generated.models import UsageList
+from flireo_async._ratelimit import TokenBucket
 from tests.typed import present
 
 from .clock import VirtualClock
@@ -124,6 +125,20 @@ async def test_a_429_cools_down_every_task_of_the_client(serve: Any) -> None:
         await asyncio.gather(*(client.agents.get("a1") for _ in range(10)))
     assert len(times) == 11
     assert all(t - times[0] >= 0.95 for t in times[1:]), "no request may go out during the cool-down"
+
+
+@pytest.mark.parametrize("start", [0.0, 1000.0])
+async def test_an_unpaced_bucket_grants_at_once_except_during_a_cool_down(start: float) -> None:
+    clock = VirtualClock(start)
+    bucket = TokenBucket(None, clock=clock.monotonic, sleep=clock.sleep)
+    assert bucket.try_acquire()
+    assert bucket.cool_down_left() == 0.0
+    bucket.cool_down(2.0)
+    assert not bucket.try_acquire()
+    assert bucket.cool_down_left() == 2.0
+    assert await bucket.acquire() == 2.0
+    assert bucket.try_acquire()
+    assert bucket.cool_down_left() == 0.0
 
 
 async def test_control_commands_are_paced_per_call(serve: Any) -> None:
