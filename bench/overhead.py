@@ -50,24 +50,10 @@ async def run_raw(base: str, n: int, concurrency: int) -> float:
         return time.perf_counter() - start
 
 
-async def run_sdk(base: str, n: int, concurrency: int) -> float:
-    async with AsyncFlireo(
-        api_key="bench", base_url=base, rate_limit=None, max_concurrency=concurrency
-    ) as client:
-        queue = iter(range(n))
-
-        async def worker() -> None:
-            for _ in queue:
-                await client.agents.get(AGENT_ID)
-
-        start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return time.perf_counter() - start
-
-
-async def run_sdk_undecoded(base: str, n: int, concurrency: int) -> float:
-    """The SDK's path (gate, pacer, URL, retries, envelope) without building models: the same
-    operation with its result left as parsed JSON, which shows what the models themselves cost."""
+async def run_sdk(base: str, n: int, concurrency: int, *, models: bool = True) -> float:
+    """``client.agents.get`` ``n`` times; ``models=False`` makes the same request through the
+    SDK's path (gate, pacer, URL, retries, envelope) with the result left as parsed JSON, which
+    shows what building the models costs."""
     undecoded = attrs.evolve(GET_AGENT, result_type=Any)
     async with AsyncFlireo(
         api_key="bench", base_url=base, rate_limit=None, max_concurrency=concurrency
@@ -76,7 +62,10 @@ async def run_sdk_undecoded(base: str, n: int, concurrency: int) -> float:
 
         async def worker() -> None:
             for _ in queue:
-                await client.request(undecoded, path=(AGENT_ID,))
+                if models:
+                    await client.agents.get(AGENT_ID)
+                else:
+                    await client.request(undecoded, path=(AGENT_ID,))
 
         start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -108,7 +97,7 @@ async def main() -> None:
                 sdk = min(sdk, await run_sdk(base, args.requests, concurrency))
                 sdk_cpu = min(sdk_cpu, time.process_time() - cpu)
                 cpu = time.process_time()
-                await run_sdk_undecoded(base, args.requests, concurrency)
+                await run_sdk(base, args.requests, concurrency, models=False)
                 bare_cpu = min(bare_cpu, time.process_time() - cpu)
             per = 1e6 / args.requests
             print(
