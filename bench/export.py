@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import json
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _util import server
+from _util import run_for_json, server
 
 from flireo_async import AsyncFlireo
 
@@ -75,13 +74,8 @@ def child(base: str, rows: int, mode: str) -> None:
 
 
 def measure(base: str, rows: int, mode: str) -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", base, str(rows), mode],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    figures: dict[str, float] = run_for_json([sys.executable, __file__, "--child", base, str(rows), mode])
+    return figures
 
 
 async def main() -> None:

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
-import json
 import subprocess
 import sys
 import tempfile
@@ -35,7 +33,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _util import server
+from _util import count_pages_ahead, run_for_json, server
 from overhead import run_raw, run_sdk
 
 from flireo_async import AsyncFlireo, _json
@@ -56,19 +54,7 @@ async def export_raw(base: str, rows: int) -> float:
                 logs: list[dict[str, object]] = _json.loads(await resp.read())["logs"]
                 return logs
 
-        start = time.perf_counter()
-        count = 0
-        offsets = iter(range(0, rows, PAGE))
-        ahead = [asyncio.ensure_future(page(o)) for o in itertools.islice(offsets, PREFETCH)]
-        while ahead:
-            logs = await ahead.pop(0)
-            nxt = next(offsets, None)
-            if nxt is not None:
-                ahead.append(asyncio.ensure_future(page(nxt)))
-            for _log in logs:
-                count += 1
-        assert count == rows, count
-        return time.perf_counter() - start
+        return await count_pages_ahead(page, rows, PAGE, PREFETCH)
 
 
 async def export_sdk(base: str, rows: int) -> float:
@@ -123,21 +109,16 @@ def build_generated(tmp: Path) -> tuple[Path, Path]:
 def run_generated(
     python: Path, package: Path, base: str, requests: int, rows: int, rounds: int
 ) -> dict[str, float]:
-    out = subprocess.run(
+    times: dict[str, float] = run_for_json(
         [
             str(python),
             str(HERE / "_generated_peer.py"),
             str(package),
             base,
-            str(requests),
-            str(rows),
-            str(rounds),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
+            *map(str, (requests, rows, rounds)),
+        ]
+    )
+    return times
 
 
 async def main() -> None:

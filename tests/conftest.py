@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import signal
 import socket
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -68,6 +71,16 @@ def resolve(schema: dict[str, Any]) -> dict[str, Any]:
 
 def ref_name(schema: dict[str, Any]) -> str:
     return str(schema["$ref"].rsplit("/", 1)[-1])
+
+
+def import_file(path: Path, name: str) -> ModuleType:
+    """The module in ``path`` (a script outside the package, e.g. an example), imported as ``name``."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def free_port() -> int:

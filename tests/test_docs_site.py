@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 from types import ModuleType
 
 from flireo_async.cli import build_parser
 
+from .conftest import import_file
+
 HOOKS = Path(__file__).resolve().parent.parent / "docs" / "hooks"
 
 
 def load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"docs_hook_{name}", HOOKS / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return import_file(HOOKS / f"{name}.py", f"docs_hook_{name}")
 
 
 def test_cli_reference_has_every_command_and_option() -> None:

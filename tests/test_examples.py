@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import importlib.util
 import json
 import os
 import socket
@@ -26,17 +25,14 @@ from flireo_async import AsyncFlireo
 from flireo_async.testing import FakeFlireo, run_in_thread
 from flireo_async.webhooks import EndOfCallReportMessage, StatusUpdateMessage, sign
 
+from .conftest import import_file
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SECRET = "whsec_example_secret"
 
 
 def load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return import_file(EXAMPLES / f"{name}.py", f"example_{name}")
 
 
 def run_script(name: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -130,6 +130,21 @@ def _api_options(parser: argparse.ArgumentParser, *, rate_limit: bool = True) ->
         )
 
 
+def _command_group(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    *,
+    summary: str,
+    description: str,
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    """A command that only groups others (``flireo calls launch``): its own sub-commands, one
+    of which is required."""
+    group = commands.add_parser(name, help=summary, description=description, formatter_class=_Formatter)
+    subcommands = group.add_subparsers(title="commands", dest=f"{name}_command", metavar="COMMAND")
+    subcommands.required = True
+    return subcommands
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``flireo`` (exposed for documentation and tests)."""
     parser = argparse.ArgumentParser(
@@ -184,14 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(export, credentials=True)
     export.set_defaults(handler=_run_export)
 
-    calls = commands.add_parser(
-        "calls",
-        help="outbound calls (launch a CSV of leads)",
-        description="Outbound calls.",
-        formatter_class=_Formatter,
+    calls_commands = _command_group(
+        commands, "calls", summary="outbound calls (launch a CSV of leads)", description="Outbound calls."
     )
-    calls_commands = calls.add_subparsers(title="commands", dest="calls_command", metavar="COMMAND")
-    calls_commands.required = True
     launch = calls_commands.add_parser(
         "launch",
         help="call every lead of a CSV file",
@@ -286,14 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(status, credentials=True)
     status.set_defaults(handler=_run_launch_status)
 
-    usage = commands.add_parser(
-        "usage",
-        help="usage reports",
-        description="Usage reports.",
-        formatter_class=_Formatter,
-    )
-    usage_commands = usage.add_subparsers(title="commands", dest="usage_command", metavar="COMMAND")
-    usage_commands.required = True
+    usage_commands = _command_group(commands, "usage", summary="usage reports", description="Usage reports.")
     report = usage_commands.add_parser(
         "report",
         help="an HTML report of a period's usage: totals, minutes per day, by agent and by number",
