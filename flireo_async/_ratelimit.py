@@ -26,6 +26,9 @@ from ._clock import Clock as ClockObject
 from ._response import RateLimitState
 
 _EPSILON = 1e-9
+_NEVER = -float("inf")
+"""``_blocked_until`` of a bucket that never cooled down: whatever the clock says, no
+cool-down is in force, so the common unpaced call needs no clock reading."""
 
 __all__ = [
     "Pacer",
@@ -140,7 +143,7 @@ class TokenBucket:
         self._sleep = sleep
         self._wall_clock = wall_clock
         self._lock = asyncio.Lock()
-        self._blocked_until = 0.0
+        self._blocked_until = _NEVER
         self.state = RateLimitState(None, None, None)
         self._ceiling = per_minute
         self._configure(per_minute)
@@ -166,7 +169,7 @@ class TokenBucket:
             return False
         if self.per_minute is None:
             # Unpaced and never cooled down: no clock to read (the common case of every call).
-            return not self._blocked_until or self._blocked_until <= self._clock()
+            return self._blocked_until == _NEVER or self._blocked_until <= self._clock()
         now = self._clock()
         if self._blocked_until > now:
             return False
@@ -205,7 +208,7 @@ class TokenBucket:
 
     def cool_down_left(self) -> float:
         """Seconds left of the cool-down in force (0 when there is none)."""
-        if not self._blocked_until:  # never cooled down
+        if self._blocked_until == _NEVER:
             return 0.0
         return max(0.0, self._blocked_until - self._clock())
 

@@ -127,7 +127,7 @@ async def test_a_429_cools_down_every_task_of_the_client(serve: Any) -> None:
     assert all(t - times[0] >= 0.95 for t in times[1:]), "no request may go out during the cool-down"
 
 
-@pytest.mark.parametrize("start", [0.0, 1000.0])
+@pytest.mark.parametrize("start", [-2.0, 0.0, 1000.0])
 async def test_an_unpaced_bucket_grants_at_once_except_during_a_cool_down(start: float) -> None:
     clock = VirtualClock(start)
     bucket = TokenBucket(None, clock=clock.monotonic, sleep=clock.sleep)
